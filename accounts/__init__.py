@@ -1,0 +1,1 @@
+"""Member and staff accounts: sign-up, login, rotating refresh tokens, profiles, erasure."""

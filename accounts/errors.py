@@ -1,0 +1,81 @@
+"""Error codes of the accounts capability."""
+
+from __future__ import annotations
+
+from domain.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests, Unauthenticated
+
+
+class InvalidEmail(InvalidInput):
+    code = "invalid_email"
+    title = "Not an email address"
+
+
+class WeakPassword(InvalidInput):
+    code = "weak_password"
+    title = "The password does not meet the password policy"
+
+
+class EmailTaken(Conflict):
+    code = "email_taken"
+    title = "An account with this email already exists"
+
+
+class InvalidCredentials(Unauthenticated):
+    code = "invalid_credentials"
+    title = "Email or password is wrong"
+
+
+class TooManyLoginAttempts(TooManyRequests):
+    code = "too_many_login_attempts"
+    title = "Too many login attempts for this account; retry later"
+
+
+class RefreshTokenInvalid(Unauthenticated):
+    code = "refresh_token_invalid"
+    title = "The refresh token is not known"
+
+
+class RefreshTokenExpired(Unauthenticated):
+    code = "refresh_token_expired"
+    title = "The refresh token has expired; log in again"
+
+
+class RefreshTokenRevoked(Unauthenticated):
+    code = "refresh_token_revoked"
+    title = "The refresh token was revoked; log in again"
+
+
+class RefreshTokenReused(Unauthenticated):
+    code = "refresh_token_reused"
+    title = "The refresh token was already used; all sessions of this login were revoked"
+    records_outcome = True
+
+
+class AccessTokenInvalid(Unauthenticated):
+    code = "access_token_invalid"
+    title = "The access token is missing, malformed or not for this API"
+
+
+class AccessTokenExpired(Unauthenticated):
+    code = "access_token_expired"
+    title = "The access token has expired; refresh it"
+
+
+class MemberNotFound(NotFound):
+    code = "member_not_found"
+    title = "No such member"
+
+
+class StaffRoleRequired(Forbidden):
+    code = "staff_role_required"
+    title = "This action needs another staff role"
+
+
+class StaffDisabled(Unauthenticated):
+    code = "staff_disabled"
+    title = "This staff account is disabled"
+
+
+class StaffExists(Conflict):
+    code = "staff_exists"
+    title = "A staff account with this email already exists"

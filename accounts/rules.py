@@ -1,0 +1,88 @@
+"""Account rules: password policy, email normalisation, card numbers, refresh-token rotation."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from enum import StrEnum
+
+from accounts.errors import InvalidEmail, RefreshTokenExpired, RefreshTokenRevoked, WeakPassword
+
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 256
+CARD_NUMBER_PREFIX = "2"  # an in-store (GS1 "2") range, so cards never collide with product barcodes
+CARD_NUMBER_LENGTH = 16
+
+
+class StaffRole(StrEnum):
+    MARKETER = "marketer"
+    ADMIN = "admin"
+
+
+def normalised_email(email: str) -> str:
+    """Lower-cased and trimmed; rejects what cannot be an address (the mailbox check is sign-up's job)."""
+    candidate = email.strip().lower()
+    local, _, domain = candidate.partition("@")
+    if not local or "." not in domain or domain.startswith(".") or domain.endswith(".") or " " in candidate:
+        raise InvalidEmail(f"{email!r} is not an email address")
+    return candidate
+
+
+def check_password_policy(password: str, email: str) -> None:
+    """NIST SP 800-63B style: length over composition rules, and not the email itself."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise WeakPassword(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise WeakPassword(f"the password may have at most {MAX_PASSWORD_LENGTH} characters")
+    if password.strip().lower() == email:
+        raise WeakPassword("the password must not be the email address")
+
+
+def luhn_check_digit(digits: str) -> str:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2 == 0:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return str((10 - total % 10) % 10)
+
+
+def new_card_number() -> str:
+    """A random 16-digit member card number with a Luhn check digit, printable as Code 128."""
+    body = CARD_NUMBER_PREFIX + "".join(
+        str(secrets.randbelow(10)) for _ in range(CARD_NUMBER_LENGTH - len(CARD_NUMBER_PREFIX) - 1)
+    )
+    return body + luhn_check_digit(body)
+
+
+def is_valid_card_number(card_number: str) -> bool:
+    return (
+        len(card_number) == CARD_NUMBER_LENGTH
+        and card_number.isdigit()
+        and luhn_check_digit(card_number[:-1]) == card_number[-1]
+    )
+
+
+class RefreshVerdict(StrEnum):
+    ROTATE = "rotate"
+    REUSED = "reused"
+
+
+def refresh_verdict(
+    *, rotated_at: datetime | None, revoked_at: datetime | None, expires_at: datetime, now: datetime
+) -> RefreshVerdict:
+    """What presenting this refresh token means.
+
+    A token already rotated is being replayed: whoever holds it may be an attacker, so the
+    caller must revoke the whole family (the legitimate client then logs in again).
+    """
+    if revoked_at is not None:
+        raise RefreshTokenRevoked()
+    if rotated_at is not None:
+        return RefreshVerdict.REUSED
+    if expires_at <= now:
+        raise RefreshTokenExpired()
+    return RefreshVerdict.ROTATE

@@ -1,0 +1,128 @@
+"""Token pairs: issuing, rotating and revoking refresh-token families."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import ColumnElement, select, update
+
+from accounts.errors import RefreshTokenInvalid, RefreshTokenReused
+from accounts.rules import RefreshVerdict, refresh_verdict
+from accounts.schemas import TokenPair
+from accounts.tables import RefreshToken
+from domain.clock import Clock
+from domain.ids import new_id
+from domain.tokens import Audience, issue_access_token, new_refresh_token, refresh_token_digest
+from infra.db import UnitOfWork
+
+
+@dataclass(frozen=True)
+class TokenIssuer:
+    signing_key: str
+    access_ttl: timedelta
+    refresh_ttl: timedelta
+    clock: Clock
+
+
+@dataclass(frozen=True)
+class TokenOwner:
+    audience: Audience
+    subject_id: uuid.UUID
+
+    @property
+    def is_member(self) -> bool:
+        return self.audience is Audience.MEMBER
+
+    def owns(self) -> ColumnElement[bool]:
+        column = RefreshToken.member_id if self.is_member else RefreshToken.staff_id
+        return column == self.subject_id
+
+
+async def issue_token_pair(
+    uow: UnitOfWork,
+    issuer: TokenIssuer,
+    owner: TokenOwner,
+    role: str | None,
+    family_id: uuid.UUID | None = None,
+) -> TokenPair:
+    now = issuer.clock.now()
+    access_token, access_expires_at = issue_access_token(
+        issuer.signing_key, owner.subject_id, owner.audience, role, now, issuer.access_ttl
+    )
+    refresh_token = new_refresh_token()
+    row = RefreshToken(
+        id=new_id(),
+        family_id=family_id or new_id(),
+        audience=owner.audience,
+        token_digest=refresh_token_digest(refresh_token),
+        issued_at=now,
+        expires_at=now + issuer.refresh_ttl,
+        member_id=owner.subject_id if owner.is_member else None,
+        staff_id=None if owner.is_member else owner.subject_id,
+    )
+    uow.session.add(row)
+    await uow.session.flush()
+    return TokenPair(
+        access_token=access_token,
+        access_token_expires_at=access_expires_at,
+        refresh_token=refresh_token,
+        refresh_token_expires_at=row.expires_at,
+    )
+
+
+async def rotate_refresh_token(
+    uow: UnitOfWork, issuer: TokenIssuer, audience: Audience, refresh_token: str
+) -> tuple[TokenOwner, uuid.UUID]:
+    """Mark the presented token used and return its owner and family, for the caller to issue the next pair.
+
+    The row lock makes two concurrent refreshes with one token resolve as one rotation and one reuse.
+    """
+    row = (
+        await uow.session.execute(
+            select(RefreshToken)
+            .where(RefreshToken.token_digest == refresh_token_digest(refresh_token))
+            .where(RefreshToken.audience == audience)
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise RefreshTokenInvalid()
+    now = issuer.clock.now()
+    verdict = refresh_verdict(
+        rotated_at=row.rotated_at, revoked_at=row.revoked_at, expires_at=row.expires_at, now=now
+    )
+    if verdict is RefreshVerdict.REUSED:
+        await _revoke(uow, RefreshToken.family_id == row.family_id, issuer.clock)
+        raise RefreshTokenReused()
+    row.rotated_at = now
+    subject_id = row.member_id if row.member_id is not None else row.staff_id
+    assert subject_id is not None  # the one_owner check constraint guarantees an owner
+    return TokenOwner(audience, subject_id), row.family_id
+
+
+async def revoke_family(uow: UnitOfWork, clock: Clock, owner: TokenOwner, refresh_token: str) -> None:
+    """Log out: revoke the family of this refresh token, if it belongs to `owner`."""
+    family_id = (
+        await uow.session.execute(
+            select(RefreshToken.family_id).where(
+                RefreshToken.token_digest == refresh_token_digest(refresh_token), owner.owns()
+            )
+        )
+    ).scalar_one_or_none()
+    if family_id is None:
+        raise RefreshTokenInvalid()
+    await _revoke(uow, RefreshToken.family_id == family_id, clock)
+
+
+async def revoke_all_of(uow: UnitOfWork, clock: Clock, owner: TokenOwner) -> None:
+    await _revoke(uow, owner.owns(), clock)
+
+
+async def _revoke(uow: UnitOfWork, condition: ColumnElement[bool], clock: Clock) -> None:
+    await uow.session.execute(
+        update(RefreshToken)
+        .where(condition, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=clock.now())
+    )

@@ -1,0 +1,73 @@
+"""Member, staff and refresh-token tables."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, LargeBinary, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from accounts.rules import StaffRole
+from domain.ids import new_id
+from domain.tokens import Audience
+from infra.db import Base
+
+
+class Member(Base):
+    """A shopper. Personal columns are nulled on erasure; the row stays so the ledger keeps its owner."""
+
+    __tablename__ = "members"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    card_number: Mapped[str] = mapped_column(String(16), unique=True)
+    email: Mapped[str | None] = mapped_column(String(254))
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    display_name: Mapped[str | None] = mapped_column(String(80))
+    time_zone: Mapped[str] = mapped_column(String(64))
+    locale: Mapped[str] = mapped_column(String(35))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    erased_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("uq_members_email", "email", unique=True, postgresql_where=text("email IS NOT NULL")),
+        CheckConstraint("erased_at IS NOT NULL OR email IS NOT NULL", name="email_unless_erased"),
+    )
+
+
+class Staff(Base):
+    __tablename__ = "staff"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    display_name: Mapped[str] = mapped_column(String(80))
+    role: Mapped[StaffRole] = mapped_column(
+        Enum(StaffRole, name="staff_role", values_callable=lambda e: [m.value for m in e])
+    )
+    created_at: Mapped[datetime]
+    disabled_at: Mapped[datetime | None]
+
+
+class RefreshToken(Base):
+    """One link of a rotation chain. Reusing a rotated link revokes its whole family (RFC 9700 §4.14)."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    family_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    audience: Mapped[Audience] = mapped_column(
+        Enum(Audience, name="token_audience", values_callable=lambda e: [m.value for m in e])
+    )
+    member_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), index=True
+    )
+    staff_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    token_digest: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    issued_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    rotated_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    __table_args__ = (CheckConstraint("(member_id IS NULL) <> (staff_id IS NULL)", name="one_owner"),)

@@ -1,0 +1,1 @@
+"""HTTP surface: translates requests to service calls; holds no business rule."""

@@ -1,0 +1,77 @@
+"""The litestar application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from api.app_accounts import AppAccountController
+from api.console_accounts import ConsoleAccountController
+from api.console_stores import ConsoleStoreController
+from api.health import healthz, readyz
+from api.pos import PosController
+from api.problems import EXCEPTION_HANDLERS
+from api.request_log import request_log_middleware
+from api.services import DEPENDENCIES, Services
+from domain.clock import Clock, SystemClock
+from infra.logging import configure_logging
+from infra.settings import Settings, load_settings
+
+API_VERSION = "0.1.0"
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Litestar:
+    """Build the app; with no arguments, settings come from the environment (as in worker processes)."""
+    settings = settings or load_settings()
+    clock = clock or SystemClock()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        services = Services.start(settings, clock)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await services.stop()
+
+    return Litestar(
+        route_handlers=[
+            healthz,
+            readyz,
+            AppAccountController,
+            ConsoleAccountController,
+            ConsoleStoreController,
+            PosController,
+        ],
+        dependencies=DEPENDENCIES,
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[request_log_middleware],
+        lifespan=[lifespan],
+        request_max_body_size=settings.max_request_body_bytes,
+        logging_config=None,
+        openapi_config=OpenAPIConfig(
+            title="Tsunagari",
+            version=API_VERSION,
+            description="Loyalty backend: companion app (/v1/app), POS (/v1/pos), console (/v1/console).",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin(), RedocRenderPlugin()],
+            components=Components(
+                security_schemes={
+                    "member": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+                    "staff": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+                    "pos_signature": SecurityScheme(
+                        type="apiKey",
+                        security_scheme_in="header",
+                        name="Tsunagari-Signature",
+                        description="HMAC-SHA256 request signature; see docs/pos-integration.md",
+                    ),
+                }
+            ),
+        ),
+    )

@@ -1,0 +1,74 @@
+"""Member account endpoints for the companion app."""
+
+from __future__ import annotations
+
+from litestar import Controller, delete, get, patch, post
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from accounts import members
+from accounts.login_limits import LoginLimits
+from accounts.schemas import (
+    Credentials,
+    MemberProfile,
+    MemberSession,
+    PasswordConfirmation,
+    ProfileChanges,
+    RefreshRequest,
+    SignUp,
+    TokenPair,
+)
+from accounts.sessions import TokenIssuer, revoke_family
+from api.auth import MEMBER, MemberPrincipal
+from infra.db import UnitOfWork
+
+
+class AppAccountController(Controller):
+    path = "/v1/app"
+    tags = ["app: account"]
+    security = [{"member": []}]
+
+    @post("/members", status_code=HTTP_201_CREATED, summary="Sign up")
+    async def sign_up(self, uow: UnitOfWork, issuer: TokenIssuer, data: SignUp) -> MemberSession:
+        return await members.sign_up(uow, issuer, data)
+
+    @post("/sessions", status_code=HTTP_200_OK, summary="Log in with email and password")
+    async def log_in(
+        self, uow: UnitOfWork, issuer: TokenIssuer, login_limits: LoginLimits, data: Credentials
+    ) -> MemberSession:
+        return await members.log_in(uow, issuer, login_limits, data)
+
+    @post("/sessions/refresh", status_code=HTTP_200_OK, summary="Rotate the refresh token for a new pair")
+    async def refresh(self, uow: UnitOfWork, issuer: TokenIssuer, data: RefreshRequest) -> TokenPair:
+        return await members.refresh(uow, issuer, data.refresh_token)
+
+    @post(
+        "/sessions/logout",
+        status_code=HTTP_204_NO_CONTENT,
+        dependencies=MEMBER,
+        summary="Log out: revoke this refresh token's family",
+    )
+    async def log_out(
+        self, uow: UnitOfWork, issuer: TokenIssuer, member: MemberPrincipal, data: RefreshRequest
+    ) -> None:
+        await revoke_family(uow, issuer.clock, members.member_owner(member.member_id), data.refresh_token)
+
+    @get("/me", dependencies=MEMBER, summary="My profile")
+    async def my_profile(self, uow: UnitOfWork, member: MemberPrincipal) -> MemberProfile:
+        return await members.profile(uow, member.member_id)
+
+    @patch("/me", dependencies=MEMBER, summary="Change my display name, time zone or locale")
+    async def update_my_profile(
+        self, uow: UnitOfWork, issuer: TokenIssuer, member: MemberPrincipal, data: ProfileChanges
+    ) -> MemberProfile:
+        return await members.update_profile(uow, issuer, member.member_id, data)
+
+    @delete(
+        "/me",
+        status_code=HTTP_204_NO_CONTENT,
+        dependencies=MEMBER,
+        summary="Delete my account: personal data erased, points history kept anonymously",
+    )
+    async def delete_my_account(
+        self, uow: UnitOfWork, issuer: TokenIssuer, member: MemberPrincipal, data: PasswordConfirmation
+    ) -> None:
+        await members.erase(uow, issuer, member.member_id, data.password)

@@ -1,0 +1,86 @@
+"""Who is calling: member and staff bearer tokens, signed POS terminals."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Request
+from litestar.datastructures import State
+from litestar.di import Provide
+
+from accounts.errors import AccessTokenExpired, AccessTokenInvalid, StaffRoleRequired
+from accounts.rules import StaffRole
+from api.services import services_of
+from domain.tokens import Audience, TokenExpired, TokenInvalid, read_access_token
+from infra.db import UnitOfWork
+from stores.pos_auth import AuthenticatedTerminal, SignedRequest
+from stores.pos_signature import KEY_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
+
+
+@dataclass(frozen=True)
+class MemberPrincipal:
+    member_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class StaffPrincipal:
+    staff_id: uuid.UUID
+    role: StaffRole
+
+
+def _claims(
+    request: Request[Any, Any, Any], state: State, audience: Audience
+) -> tuple[uuid.UUID, str | None]:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise AccessTokenInvalid("send 'Authorization: Bearer <access token>'")
+    services = services_of(state)
+    try:
+        claims = read_access_token(services.issuer.signing_key, token.strip(), audience, services.clock.now())
+    except TokenExpired as error:
+        raise AccessTokenExpired() from error
+    except TokenInvalid as error:
+        raise AccessTokenInvalid() from error
+    return claims.subject_id, claims.role
+
+
+def provide_member(request: Request[Any, Any, Any], state: State) -> MemberPrincipal:
+    member_id, _ = _claims(request, state, Audience.MEMBER)
+    return MemberPrincipal(member_id)
+
+
+def provide_staff(request: Request[Any, Any, Any], state: State) -> StaffPrincipal:
+    staff_id, role = _claims(request, state, Audience.STAFF)
+    try:
+        return StaffPrincipal(staff_id, StaffRole(role or ""))
+    except ValueError as error:
+        raise AccessTokenInvalid() from error
+
+
+def provide_admin(staff: StaffPrincipal) -> StaffPrincipal:
+    if staff.role is not StaffRole.ADMIN:
+        raise StaffRoleRequired("this action needs the admin role")
+    return staff
+
+
+async def provide_terminal(
+    request: Request[Any, Any, Any], state: State, uow: UnitOfWork
+) -> AuthenticatedTerminal:
+    query = request.scope.get("query_string", b"").decode()
+    signed = SignedRequest(
+        method=request.method,
+        path_with_query=request.url.path + (f"?{query}" if query else ""),
+        body=await request.body(),
+        key_id=request.headers.get(KEY_ID_HEADER),
+        timestamp=request.headers.get(TIMESTAMP_HEADER),
+        signature=request.headers.get(SIGNATURE_HEADER),
+    )
+    return await services_of(state).pos_auth.authenticate(uow, signed)
+
+
+MEMBER = {"member": Provide(provide_member, sync_to_thread=False)}
+STAFF = {"staff": Provide(provide_staff, sync_to_thread=False)}
+ADMIN = {**STAFF, "admin": Provide(provide_admin, sync_to_thread=False)}
+TERMINAL = {"terminal": Provide(provide_terminal)}

@@ -1,0 +1,115 @@
+"""Store and POS terminal administration in the console."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from litestar import Controller, delete, get, patch, post
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from api.auth import ADMIN, STAFF, StaffPrincipal
+from domain.clock import Clock
+from domain.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from infra.db import UnitOfWork
+from infra.settings import Settings
+from stores import service
+from stores.schemas import (
+    StoreChanges,
+    StoreDraft,
+    StorePage,
+    StoreView,
+    TerminalChanges,
+    TerminalCredentials,
+    TerminalDraft,
+    TerminalPage,
+    TerminalView,
+)
+
+PageSize = Annotated[int, Parameter(ge=1, le=MAX_PAGE_SIZE, description="items per page")]
+Cursor = Annotated[str | None, Parameter(max_length=64, description="next_cursor of the previous page")]
+
+
+class ConsoleStoreController(Controller):
+    path = "/v1/console"
+    tags = ["console: stores"]
+    security = [{"staff": []}]
+
+    @get("/stores", dependencies=STAFF, summary="List stores")
+    async def list_stores(
+        self,
+        uow: UnitOfWork,
+        staff: StaffPrincipal,
+        cursor: Cursor = None,
+        limit: PageSize = DEFAULT_PAGE_SIZE,
+    ) -> StorePage:
+        return await service.list_stores(uow, cursor, limit)
+
+    @post("/stores", status_code=HTTP_201_CREATED, dependencies=ADMIN, summary="Create a store")
+    async def create_store(
+        self, uow: UnitOfWork, clock: Clock, admin: StaffPrincipal, data: StoreDraft
+    ) -> StoreView:
+        return await service.create_store(uow, clock, data)
+
+    @get("/stores/{store_id:uuid}", dependencies=STAFF, summary="One store")
+    async def get_store(self, uow: UnitOfWork, staff: StaffPrincipal, store_id: uuid.UUID) -> StoreView:
+        return await service.get_store(uow, store_id)
+
+    @patch("/stores/{store_id:uuid}", dependencies=ADMIN, summary="Change a store")
+    async def update_store(
+        self, uow: UnitOfWork, clock: Clock, admin: StaffPrincipal, store_id: uuid.UUID, data: StoreChanges
+    ) -> StoreView:
+        return await service.update_store(uow, clock, store_id, data)
+
+    @delete(
+        "/stores/{store_id:uuid}",
+        status_code=HTTP_204_NO_CONTENT,
+        dependencies=ADMIN,
+        summary="Archive a store and disable its terminals",
+    )
+    async def archive_store(
+        self, uow: UnitOfWork, clock: Clock, admin: StaffPrincipal, store_id: uuid.UUID
+    ) -> None:
+        await service.archive_store(uow, clock, store_id)
+
+    @post(
+        "/stores/{store_id:uuid}/terminals",
+        status_code=HTTP_201_CREATED,
+        dependencies=ADMIN,
+        summary="Create a POS terminal; its secret is shown only in this response",
+    )
+    async def create_terminal(
+        self,
+        uow: UnitOfWork,
+        clock: Clock,
+        settings: Settings,
+        admin: StaffPrincipal,
+        store_id: uuid.UUID,
+        data: TerminalDraft,
+    ) -> TerminalCredentials:
+        return await service.create_terminal(uow, clock, settings.secret("terminal_key"), store_id, data)
+
+    @get("/stores/{store_id:uuid}/terminals", dependencies=ADMIN, summary="A store's POS terminals")
+    async def list_terminals(
+        self,
+        uow: UnitOfWork,
+        admin: StaffPrincipal,
+        store_id: uuid.UUID,
+        cursor: Cursor = None,
+        limit: PageSize = DEFAULT_PAGE_SIZE,
+    ) -> TerminalPage:
+        return await service.list_terminals(uow, store_id, cursor, limit)
+
+    @patch(
+        "/terminals/{terminal_id:uuid}", dependencies=ADMIN, summary="Rename, disable or re-enable a terminal"
+    )
+    async def update_terminal(
+        self,
+        uow: UnitOfWork,
+        clock: Clock,
+        admin: StaffPrincipal,
+        terminal_id: uuid.UUID,
+        data: TerminalChanges,
+    ) -> TerminalView:
+        return await service.update_terminal(uow, clock, terminal_id, data)

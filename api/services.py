@@ -1,0 +1,91 @@
+"""What the application holds for its lifetime, and the litestar dependencies drawn from it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+from litestar.datastructures import State
+from litestar.di import Provide
+
+from accounts.login_limits import LoginLimits
+from accounts.sessions import TokenIssuer
+from domain.clock import Clock
+from infra.db import Database, UnitOfWork, create_engine
+from infra.redis import RedisKeys, connect_redis
+from infra.settings import Settings
+from stores.pos_auth import PosAuthenticator
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    clock: Clock
+    db: Database
+    redis: RedisKeys
+    issuer: TokenIssuer
+    login_limits: LoginLimits
+    pos_auth: PosAuthenticator
+
+    @classmethod
+    def start(cls, settings: Settings, clock: Clock) -> Services:
+        assert settings.database_url is not None, "embedded servers are started before the app"
+        assert settings.redis_url is not None
+        redis = RedisKeys(connect_redis(settings.redis_url), settings.redis_key_prefix)
+        return cls(
+            settings=settings,
+            clock=clock,
+            db=Database(create_engine(settings.database_url, settings.database_pool_size)),
+            redis=redis,
+            issuer=TokenIssuer(
+                signing_key=settings.secret("jwt_signing_key"),
+                access_ttl=timedelta(seconds=settings.access_token_ttl_s),
+                refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_s),
+                clock=clock,
+            ),
+            login_limits=LoginLimits(redis, settings.login_attempts_per_window, settings.login_window_s),
+            pos_auth=PosAuthenticator(
+                settings.secret("terminal_key"), settings.pos_clock_skew_s, redis, clock
+            ),
+        )
+
+    async def stop(self) -> None:
+        await self.db.dispose()
+        await self.redis.client.aclose()
+
+
+def services_of(state: State) -> Services:
+    services: Services = state.services
+    return services
+
+
+async def provide_uow(state: State) -> AsyncIterator[UnitOfWork]:
+    """One transaction per request; litestar throws handler errors in here so they roll back."""
+    async with services_of(state).db.unit_of_work() as uow:
+        yield uow
+
+
+def provide_clock(state: State) -> Clock:
+    return services_of(state).clock
+
+
+def provide_issuer(state: State) -> TokenIssuer:
+    return services_of(state).issuer
+
+
+def provide_login_limits(state: State) -> LoginLimits:
+    return services_of(state).login_limits
+
+
+def provide_settings(state: State) -> Settings:
+    return services_of(state).settings
+
+
+DEPENDENCIES = {
+    "uow": Provide(provide_uow),
+    "clock": Provide(provide_clock, sync_to_thread=False),
+    "issuer": Provide(provide_issuer, sync_to_thread=False),
+    "login_limits": Provide(provide_login_limits, sync_to_thread=False),
+    "settings": Provide(provide_settings, sync_to_thread=False),
+}

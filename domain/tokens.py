@@ -1,0 +1,81 @@
+"""Short-lived access tokens (JWT, HS256) and opaque refresh tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+import jwt
+import msgspec
+
+ALGORITHM = "HS256"
+ISSUER = "tsunagari"
+
+
+class Audience(StrEnum):
+    MEMBER = "member"
+    STAFF = "staff"
+
+
+class AccessClaims(msgspec.Struct, frozen=True):
+    subject_id: uuid.UUID
+    audience: Audience
+    role: str | None
+    expires_at: datetime
+
+
+class TokenInvalid(Exception):
+    """The token is malformed, badly signed, or for another audience."""
+
+
+class TokenExpired(TokenInvalid):
+    pass
+
+
+def issue_access_token(
+    key: str, subject_id: uuid.UUID, audience: Audience, role: str | None, now: datetime, ttl: timedelta
+) -> tuple[str, datetime]:
+    expires_at = now + ttl
+    claims: dict[str, object] = {
+        "iss": ISSUER,
+        "sub": str(subject_id),
+        "aud": audience.value,
+        "iat": int(now.timestamp()),
+        "exp": int(expires_at.timestamp()),
+    }
+    if role is not None:
+        claims["role"] = role
+    return jwt.encode(claims, key, algorithm=ALGORITHM), expires_at
+
+
+def read_access_token(key: str, token: str, audience: Audience, now: datetime) -> AccessClaims:
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[ALGORITHM],
+            audience=audience.value,
+            issuer=ISSUER,
+            options={"verify_exp": False, "require": ["sub", "exp", "aud", "iss"]},
+        )
+        subject_id = uuid.UUID(claims["sub"])
+        expires_at = datetime.fromtimestamp(int(claims["exp"]), tz=now.tzinfo)
+    except (jwt.InvalidTokenError, ValueError, TypeError) as error:
+        raise TokenInvalid(str(error)) from error
+    # Expiry is checked against the injected clock rather than the wall clock.
+    if expires_at <= now:
+        raise TokenExpired("access token expired")
+    role = claims.get("role")
+    return AccessClaims(subject_id, audience, role if isinstance(role, str) else None, expires_at)
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def refresh_token_digest(token: str) -> bytes:
+    """Refresh tokens are stored as SHA-256 digests: high-entropy, so no slow hash is needed."""
+    return hashlib.sha256(token.encode()).digest()

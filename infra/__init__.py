@@ -1,0 +1,1 @@
+"""Edges to the outside world: settings, PostgreSQL, Redis, embedded servers, CLI, logging."""

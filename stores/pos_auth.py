@@ -1,0 +1,135 @@
+"""Authenticating signed POS terminal requests; and what a terminal may ask about itself."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from redis.exceptions import RedisError
+from sqlalchemy import select
+
+from domain.clock import Clock
+from infra.db import UnitOfWork
+from infra.redis import RedisKeys
+from stores.errors import (
+    PosRequestReplayed,
+    PosSignatureInvalid,
+    PosSignatureMissing,
+    PosTerminalDisabled,
+    PosTerminalUnknown,
+    PosTimestampOutOfWindow,
+)
+from stores.pos_signature import (
+    canonical_request,
+    derive_terminal_secret,
+    secret_digest,
+    signature_matches,
+    timestamp_within,
+)
+from stores.rules import accepts_pos_requests
+from stores.schemas import Heartbeat, TerminalIdentity
+from stores.tables import Store, Terminal
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    method: str
+    path_with_query: str
+    body: bytes
+    key_id: str | None
+    timestamp: str | None
+    signature: str | None
+
+
+@dataclass(frozen=True)
+class AuthenticatedTerminal:
+    """The only identity a POS endpoint acts for: its store comes from here, never from the request body."""
+
+    terminal_id: uuid.UUID
+    store_id: uuid.UUID
+    key_id: str
+
+
+class PosAuthenticator:
+    def __init__(self, terminal_key: str, skew_s: int, redis: RedisKeys, clock: Clock) -> None:
+        self._terminal_key = terminal_key
+        self._skew_s = skew_s
+        self._redis = redis
+        self._clock = clock
+
+    async def authenticate(self, uow: UnitOfWork, request: SignedRequest) -> AuthenticatedTerminal:
+        if not (request.key_id and request.timestamp and request.signature):
+            raise PosSignatureMissing()
+        if not timestamp_within(request.timestamp, self._clock.now(), self._skew_s):
+            raise PosTimestampOutOfWindow(server_time=int(self._clock.now().timestamp()))
+        found = (
+            await uow.session.execute(
+                select(Terminal, Store)
+                .join(Store, Store.id == Terminal.store_id)
+                .where(Terminal.key_id == request.key_id)
+            )
+        ).one_or_none()
+        if found is None:
+            raise PosTerminalUnknown()
+        terminal, store = found.tuple()
+        secret = derive_terminal_secret(self._terminal_key, terminal.key_id, terminal.secret_salt)
+        if secret_digest(secret) != terminal.secret_digest:
+            log.error(
+                "terminal %s was issued under another TSUNAGARI_TERMINAL_KEY; reissue it", terminal.key_id
+            )
+            raise PosSignatureInvalid()
+        canonical = canonical_request(
+            request.method, request.path_with_query, request.timestamp, request.body
+        )
+        if not signature_matches(secret, canonical, request.signature):
+            raise PosSignatureInvalid()
+        if not accepts_pos_requests(
+            store.status, store.archived_at is not None, terminal.disabled_at is not None
+        ):
+            raise PosTerminalDisabled()
+        await self._refuse_replay(terminal.key_id, request.signature)
+        return AuthenticatedTerminal(terminal_id=terminal.id, store_id=store.id, key_id=terminal.key_id)
+
+    async def _refuse_replay(self, key_id: str, signature: str) -> None:
+        """Each signature is accepted once while its timestamp is in the window.
+
+        When Redis is down the guard is skipped (logged): writes stay exactly-once through their
+        idempotency keys, and a store must keep selling during a cache outage.
+        """
+        key = self._redis.key("pos-sig", key_id, signature.strip().lower())
+        try:
+            first = await self._redis.client.set(key, b"1", nx=True, ex=2 * self._skew_s + 1)
+        except RedisError as error:
+            log.warning("POS replay guard skipped: redis unavailable (%s)", error)
+            return
+        if not first:
+            raise PosRequestReplayed()
+
+
+async def terminal_identity(
+    uow: UnitOfWork, clock: Clock, terminal: AuthenticatedTerminal
+) -> TerminalIdentity:
+    store = await uow.session.get(Store, terminal.store_id)
+    assert store is not None  # authenticate() just joined the terminal to its store
+    return TerminalIdentity(
+        terminal_id=terminal.terminal_id,
+        key_id=terminal.key_id,
+        store_id=store.id,
+        store_code=store.code,
+        store_name=store.name,
+        store_time_zone=store.time_zone,
+        server_time=clock.now(),
+    )
+
+
+async def record_heartbeat(
+    uow: UnitOfWork, clock: Clock, terminal: AuthenticatedTerminal, heartbeat: Heartbeat
+) -> TerminalIdentity:
+    row = await uow.session.get(Terminal, terminal.terminal_id)
+    assert row is not None
+    row.last_seen_at = clock.now()
+    row.software_version = heartbeat.software_version
+    return await terminal_identity(uow, clock, terminal)

@@ -1,0 +1,63 @@
+"""How a POS terminal signs a request, and how its secret relates to the server's key.
+
+Canonical request (UTF-8, lines joined by `\\n`):
+    METHOD
+    path?query (exactly as sent)
+    timestamp (Unix seconds)
+    hex SHA-256 of the body (of the empty string for no body)
+Signature: hex HMAC-SHA256 of the canonical request under the terminal secret.
+
+Terminal secrets are derived from the server's terminal key, the key id and a random salt,
+so the database keeps only the salt and a digest: a copy of the database cannot sign requests.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+
+KEY_ID_HEADER = "tsunagari-key-id"
+TIMESTAMP_HEADER = "tsunagari-timestamp"
+SIGNATURE_HEADER = "tsunagari-signature"
+KEY_ID_PREFIX = "tk_"
+
+
+def new_key_id() -> str:
+    return KEY_ID_PREFIX + secrets.token_hex(10)
+
+
+def new_salt() -> bytes:
+    return secrets.token_bytes(16)
+
+
+def derive_terminal_secret(terminal_key: str, key_id: str, salt: bytes) -> str:
+    material = hmac.new(
+        terminal_key.encode(), b"pos-terminal\x00" + key_id.encode() + b"\x00" + salt, "sha256"
+    )
+    return "ts_" + base64.urlsafe_b64encode(material.digest()).decode().rstrip("=")
+
+
+def secret_digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def canonical_request(method: str, path_with_query: str, timestamp: str, body: bytes) -> bytes:
+    return "\n".join((method.upper(), path_with_query, timestamp, hashlib.sha256(body).hexdigest())).encode()
+
+
+def sign(secret: str, canonical: bytes) -> str:
+    return hmac.new(secret.encode(), canonical, "sha256").hexdigest()
+
+
+def signature_matches(secret: str, canonical: bytes, presented: str) -> bool:
+    return hmac.compare_digest(sign(secret, canonical), presented.strip().lower())
+
+
+def timestamp_within(timestamp: str, now: datetime, skew_s: int) -> bool:
+    """True when the signed Unix-seconds timestamp is within `skew_s` of the server clock."""
+    if not timestamp.isdigit() or len(timestamp) > 12:
+        return False
+    return abs(int(timestamp) - now.timestamp()) <= skew_s

@@ -1,0 +1,175 @@
+"""Store and terminal administration (console and CLI)."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from domain.clock import Clock
+from domain.geo import checked_time_zone
+from infra.db import UnitOfWork
+from infra.pages import fetch_page
+from stores.errors import StoreArchived, StoreCodeTaken, StoreNotFound, TerminalNotFound
+from stores.pos_signature import derive_terminal_secret, new_key_id, new_salt, secret_digest
+from stores.schemas import (
+    StoreChanges,
+    StoreDraft,
+    StorePage,
+    StoreView,
+    TerminalChanges,
+    TerminalCredentials,
+    TerminalDraft,
+    TerminalPage,
+    TerminalView,
+)
+from stores.tables import Store, Terminal
+
+
+def store_view(store: Store) -> StoreView:
+    return StoreView(
+        id=store.id,
+        code=store.code,
+        name=store.name,
+        address=store.address,
+        latitude=store.latitude,
+        longitude=store.longitude,
+        time_zone=store.time_zone,
+        check_in_radius_m=store.check_in_radius_m,
+        status=store.status,
+        created_at=store.created_at,
+        updated_at=store.updated_at,
+    )
+
+
+def terminal_view(terminal: Terminal) -> TerminalView:
+    return TerminalView(
+        id=terminal.id,
+        store_id=terminal.store_id,
+        name=terminal.name,
+        key_id=terminal.key_id,
+        enabled=terminal.disabled_at is None,
+        created_at=terminal.created_at,
+        last_seen_at=terminal.last_seen_at,
+        software_version=terminal.software_version,
+    )
+
+
+async def create_store(uow: UnitOfWork, clock: Clock, draft: StoreDraft) -> StoreView:
+    now = clock.now()
+    store = Store(
+        code=draft.code,
+        name=draft.name.strip(),
+        address=draft.address.strip(),
+        latitude=draft.latitude,
+        longitude=draft.longitude,
+        check_in_radius_m=draft.check_in_radius_m,
+        time_zone=checked_time_zone(draft.time_zone),
+        status=draft.status,
+        created_at=now,
+        updated_at=now,
+    )
+    uow.session.add(store)
+    try:
+        await uow.session.flush()
+    except IntegrityError as error:
+        raise StoreCodeTaken(f"store code {draft.code} is taken") from error
+    return store_view(store)
+
+
+async def list_stores(uow: UnitOfWork, cursor: str | None, limit: int) -> StorePage:
+    rows, next_cursor = await fetch_page(
+        uow, select(Store).where(Store.archived_at.is_(None)), Store.id, cursor, limit
+    )
+    return StorePage(items=[store_view(store) for store in rows], next_cursor=next_cursor)
+
+
+async def get_store(uow: UnitOfWork, store_id: uuid.UUID) -> StoreView:
+    return store_view(await _active_store(uow, store_id))
+
+
+async def update_store(
+    uow: UnitOfWork, clock: Clock, store_id: uuid.UUID, changes: StoreChanges
+) -> StoreView:
+    store = await _active_store(uow, store_id, for_update=True)
+    for field in StoreChanges.__struct_fields__:
+        value = getattr(changes, field)
+        if value is not None:
+            setattr(store, field, checked_time_zone(value) if field == "time_zone" else value)
+    store.updated_at = clock.now()
+    return store_view(store)
+
+
+async def archive_store(uow: UnitOfWork, clock: Clock, store_id: uuid.UUID) -> None:
+    """Archived stores disappear from lists and their terminals stop; history keeps pointing at them."""
+    store = await _active_store(uow, store_id, for_update=True)
+    now = clock.now()
+    store.archived_at = now
+    store.updated_at = now
+    await uow.session.execute(
+        update(Terminal)
+        .where(Terminal.store_id == store.id, Terminal.disabled_at.is_(None))
+        .values(disabled_at=now)
+    )
+
+
+async def create_terminal(
+    uow: UnitOfWork, clock: Clock, terminal_key: str, store_id: uuid.UUID, draft: TerminalDraft
+) -> TerminalCredentials:
+    store = await uow.session.get(Store, store_id)
+    if store is None:
+        raise StoreNotFound()
+    if store.archived_at is not None:
+        raise StoreArchived()
+    key_id, salt = new_key_id(), new_salt()
+    secret = derive_terminal_secret(terminal_key, key_id, salt)
+    terminal = Terminal(
+        store_id=store.id,
+        name=draft.name.strip(),
+        key_id=key_id,
+        secret_salt=salt,
+        secret_digest=secret_digest(secret),
+        created_at=clock.now(),
+    )
+    uow.session.add(terminal)
+    await uow.session.flush()
+    return TerminalCredentials(terminal=terminal_view(terminal), key_id=key_id, secret=secret)
+
+
+async def list_terminals(
+    uow: UnitOfWork, store_id: uuid.UUID, cursor: str | None, limit: int
+) -> TerminalPage:
+    await _active_store(uow, store_id)
+    rows, next_cursor = await fetch_page(
+        uow, select(Terminal).where(Terminal.store_id == store_id), Terminal.id, cursor, limit
+    )
+    return TerminalPage(items=[terminal_view(t) for t in rows], next_cursor=next_cursor)
+
+
+async def update_terminal(
+    uow: UnitOfWork, clock: Clock, terminal_id: uuid.UUID, changes: TerminalChanges
+) -> TerminalView:
+    terminal = await uow.session.get(Terminal, terminal_id, with_for_update=True)
+    if terminal is None:
+        raise TerminalNotFound()
+    if changes.name is not None:
+        terminal.name = changes.name.strip()
+    if changes.enabled is True and terminal.disabled_at is not None:
+        store = await uow.session.get(Store, terminal.store_id)
+        if store is not None and store.archived_at is not None:
+            raise StoreArchived("terminals of an archived store cannot be enabled")
+        terminal.disabled_at = None
+    elif changes.enabled is False and terminal.disabled_at is None:
+        terminal.disabled_at = clock.now()
+    return terminal_view(terminal)
+
+
+async def _active_store(uow: UnitOfWork, store_id: uuid.UUID, *, for_update: bool = False) -> Store:
+    query = select(Store).where(Store.id == store_id, Store.archived_at.is_(None))
+    if for_update:
+        query = query.with_for_update()
+    store = (await uow.session.execute(query)).scalar_one_or_none()
+    if store is None:
+        raise StoreNotFound()
+    return store
