@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from litestar import Controller, delete, get, patch, post
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from accounts import members
-from accounts.login_limits import LoginLimits
 from accounts.schemas import (
     Credentials,
     MemberProfile,
@@ -17,9 +17,9 @@ from accounts.schemas import (
     SignUp,
     TokenPair,
 )
-from accounts.sessions import TokenIssuer, revoke_family
-from api.auth import MEMBER, MemberPrincipal
-from infra.db import UnitOfWork
+from accounts.sessions import revoke_family
+from api.auth import MEMBER, Member
+from api.services import IssuerDep, LoginLimitsDep, Uow
 
 
 class AppAccountController(Controller):
@@ -28,17 +28,17 @@ class AppAccountController(Controller):
     security = [{"member": []}]
 
     @post("/members", status_code=HTTP_201_CREATED, summary="Sign up")
-    async def sign_up(self, uow: UnitOfWork, issuer: TokenIssuer, data: SignUp) -> MemberSession:
+    async def sign_up(self, uow: Uow, issuer: IssuerDep, data: JSONBody[SignUp]) -> MemberSession:
         return await members.sign_up(uow, issuer, data)
 
     @post("/sessions", status_code=HTTP_200_OK, summary="Log in with email and password")
     async def log_in(
-        self, uow: UnitOfWork, issuer: TokenIssuer, login_limits: LoginLimits, data: Credentials
+        self, uow: Uow, issuer: IssuerDep, login_limits: LoginLimitsDep, data: JSONBody[Credentials]
     ) -> MemberSession:
         return await members.log_in(uow, issuer, login_limits, data)
 
     @post("/sessions/refresh", status_code=HTTP_200_OK, summary="Rotate the refresh token for a new pair")
-    async def refresh(self, uow: UnitOfWork, issuer: TokenIssuer, data: RefreshRequest) -> TokenPair:
+    async def refresh(self, uow: Uow, issuer: IssuerDep, data: JSONBody[RefreshRequest]) -> TokenPair:
         return await members.refresh(uow, issuer, data.refresh_token)
 
     @post(
@@ -48,17 +48,17 @@ class AppAccountController(Controller):
         summary="Log out: revoke this refresh token's family",
     )
     async def log_out(
-        self, uow: UnitOfWork, issuer: TokenIssuer, member: MemberPrincipal, data: RefreshRequest
+        self, uow: Uow, issuer: IssuerDep, member: Member, data: JSONBody[RefreshRequest]
     ) -> None:
         await revoke_family(uow, issuer.clock, members.member_owner(member.member_id), data.refresh_token)
 
     @get("/me", dependencies=MEMBER, summary="My profile")
-    async def my_profile(self, uow: UnitOfWork, member: MemberPrincipal) -> MemberProfile:
+    async def my_profile(self, uow: Uow, member: Member) -> MemberProfile:
         return await members.profile(uow, member.member_id)
 
     @patch("/me", dependencies=MEMBER, summary="Change my display name, time zone or locale")
     async def update_my_profile(
-        self, uow: UnitOfWork, issuer: TokenIssuer, member: MemberPrincipal, data: ProfileChanges
+        self, uow: Uow, issuer: IssuerDep, member: Member, data: JSONBody[ProfileChanges]
     ) -> MemberProfile:
         return await members.update_profile(uow, issuer, member.member_id, data)
 
@@ -69,6 +69,6 @@ class AppAccountController(Controller):
         summary="Delete my account: personal data erased, points history kept anonymously",
     )
     async def delete_my_account(
-        self, uow: UnitOfWork, issuer: TokenIssuer, member: MemberPrincipal, data: PasswordConfirmation
+        self, uow: Uow, issuer: IssuerDep, member: Member, data: JSONBody[PasswordConfirmation]
     ) -> None:
         await members.erase(uow, issuer, member.member_id, data.password)

@@ -8,13 +8,12 @@ from typing import Any
 
 from litestar import Request
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
 from accounts.errors import AccessTokenExpired, AccessTokenInvalid, StaffRoleRequired
 from accounts.rules import StaffRole
-from api.services import services_of
+from api.services import Uow, services_of
 from domain.tokens import Audience, TokenExpired, TokenInvalid, read_access_token
-from infra.db import UnitOfWork
 from stores.pos_auth import AuthenticatedTerminal, SignedRequest
 from stores.pos_signature import KEY_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 
@@ -59,15 +58,13 @@ def provide_staff(request: Request[Any, Any, Any], state: State) -> StaffPrincip
         raise AccessTokenInvalid() from error
 
 
-def provide_admin(staff: StaffPrincipal) -> StaffPrincipal:
+def provide_admin(staff: NamedDependency[StaffPrincipal]) -> StaffPrincipal:
     if staff.role is not StaffRole.ADMIN:
         raise StaffRoleRequired("this action needs the admin role")
     return staff
 
 
-async def provide_terminal(
-    request: Request[Any, Any, Any], state: State, uow: UnitOfWork
-) -> AuthenticatedTerminal:
+async def provide_terminal(request: Request[Any, Any, Any], state: State, uow: Uow) -> AuthenticatedTerminal:
     query = request.scope.get("query_string", b"").decode()
     signed = SignedRequest(
         method=request.method,
@@ -79,6 +76,11 @@ async def provide_terminal(
     )
     return await services_of(state).pos_auth.authenticate(uow, signed)
 
+
+Member = NamedDependency[MemberPrincipal]
+Staff = NamedDependency[StaffPrincipal]
+Admin = NamedDependency[StaffPrincipal]
+Terminal = NamedDependency[AuthenticatedTerminal]
 
 MEMBER = {"member": Provide(provide_member, sync_to_thread=False)}
 STAFF = {"staff": Provide(provide_staff, sync_to_thread=False)}

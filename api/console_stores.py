@@ -6,14 +6,12 @@ import uuid
 from typing import Annotated
 
 from litestar import Controller, delete, get, patch, post
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from api.auth import ADMIN, STAFF, StaffPrincipal
-from domain.clock import Clock
+from api.auth import ADMIN, STAFF, Admin, Staff
+from api.services import ClockDep, SettingsDep, Uow
 from domain.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from infra.db import UnitOfWork
-from infra.settings import Settings
 from stores import service
 from stores.schemas import (
     StoreChanges,
@@ -39,8 +37,8 @@ class ConsoleStoreController(Controller):
     @get("/stores", dependencies=STAFF, summary="List stores")
     async def list_stores(
         self,
-        uow: UnitOfWork,
-        staff: StaffPrincipal,
+        uow: Uow,
+        staff: Staff,
         cursor: Cursor = None,
         limit: PageSize = DEFAULT_PAGE_SIZE,
     ) -> StorePage:
@@ -48,17 +46,22 @@ class ConsoleStoreController(Controller):
 
     @post("/stores", status_code=HTTP_201_CREATED, dependencies=ADMIN, summary="Create a store")
     async def create_store(
-        self, uow: UnitOfWork, clock: Clock, admin: StaffPrincipal, data: StoreDraft
+        self, uow: Uow, clock: ClockDep, admin: Admin, data: JSONBody[StoreDraft]
     ) -> StoreView:
         return await service.create_store(uow, clock, data)
 
     @get("/stores/{store_id:uuid}", dependencies=STAFF, summary="One store")
-    async def get_store(self, uow: UnitOfWork, staff: StaffPrincipal, store_id: uuid.UUID) -> StoreView:
+    async def get_store(self, uow: Uow, staff: Staff, store_id: FromPath[uuid.UUID]) -> StoreView:
         return await service.get_store(uow, store_id)
 
     @patch("/stores/{store_id:uuid}", dependencies=ADMIN, summary="Change a store")
     async def update_store(
-        self, uow: UnitOfWork, clock: Clock, admin: StaffPrincipal, store_id: uuid.UUID, data: StoreChanges
+        self,
+        uow: Uow,
+        clock: ClockDep,
+        admin: Admin,
+        store_id: FromPath[uuid.UUID],
+        data: JSONBody[StoreChanges],
     ) -> StoreView:
         return await service.update_store(uow, clock, store_id, data)
 
@@ -69,7 +72,7 @@ class ConsoleStoreController(Controller):
         summary="Archive a store and disable its terminals",
     )
     async def archive_store(
-        self, uow: UnitOfWork, clock: Clock, admin: StaffPrincipal, store_id: uuid.UUID
+        self, uow: Uow, clock: ClockDep, admin: Admin, store_id: FromPath[uuid.UUID]
     ) -> None:
         await service.archive_store(uow, clock, store_id)
 
@@ -81,21 +84,21 @@ class ConsoleStoreController(Controller):
     )
     async def create_terminal(
         self,
-        uow: UnitOfWork,
-        clock: Clock,
-        settings: Settings,
-        admin: StaffPrincipal,
-        store_id: uuid.UUID,
-        data: TerminalDraft,
+        uow: Uow,
+        clock: ClockDep,
+        settings: SettingsDep,
+        admin: Admin,
+        store_id: FromPath[uuid.UUID],
+        data: JSONBody[TerminalDraft],
     ) -> TerminalCredentials:
         return await service.create_terminal(uow, clock, settings.secret("terminal_key"), store_id, data)
 
     @get("/stores/{store_id:uuid}/terminals", dependencies=ADMIN, summary="A store's POS terminals")
     async def list_terminals(
         self,
-        uow: UnitOfWork,
-        admin: StaffPrincipal,
-        store_id: uuid.UUID,
+        uow: Uow,
+        admin: Admin,
+        store_id: FromPath[uuid.UUID],
         cursor: Cursor = None,
         limit: PageSize = DEFAULT_PAGE_SIZE,
     ) -> TerminalPage:
@@ -106,10 +109,10 @@ class ConsoleStoreController(Controller):
     )
     async def update_terminal(
         self,
-        uow: UnitOfWork,
-        clock: Clock,
-        admin: StaffPrincipal,
-        terminal_id: uuid.UUID,
-        data: TerminalChanges,
+        uow: Uow,
+        clock: ClockDep,
+        admin: Admin,
+        terminal_id: FromPath[uuid.UUID],
+        data: JSONBody[TerminalChanges],
     ) -> TerminalView:
         return await service.update_terminal(uow, clock, terminal_id, data)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
 from accounts.login_limits import LoginLimits
 from accounts.sessions import TokenIssuer
@@ -81,6 +81,13 @@ def provide_login_limits(state: State) -> LoginLimits:
 def provide_settings(state: State) -> Settings:
     return services_of(state).settings
 
+
+# Handler parameters name their dependencies explicitly (litestar 3 drops inference by name).
+Uow = NamedDependency[UnitOfWork]
+ClockDep = NamedDependency[Clock]
+IssuerDep = NamedDependency[TokenIssuer]
+LoginLimitsDep = NamedDependency[LoginLimits]
+SettingsDep = NamedDependency[Settings]
 
 DEPENDENCIES = {
     "uow": Provide(provide_uow),

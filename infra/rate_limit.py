@@ -22,10 +22,11 @@ async def within_limit(redis: RedisKeys, key: str, limit: int, window_s: int, *,
     """Count one attempt under `key`; False once more than `limit` happened in the window."""
     full_key = redis.key("rate", key)
     try:
+        # SET NX EX starts the window; INCR then counts in it (EXPIRE NX would need Redis 7).
         async with redis.client.pipeline(transaction=True) as pipe:
+            pipe.set(full_key, 0, ex=window_s, nx=True)
             pipe.incr(full_key)
-            pipe.expire(full_key, window_s, nx=True)
-            count, _ = await pipe.execute()
+            _, count = await pipe.execute()
     except RedisError as error:
         if fail_open:
             log.warning("rate limit %s not checked: redis unavailable (%s)", key, error)

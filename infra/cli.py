@@ -1,0 +1,218 @@
+"""The `tsunagari` command: serve, migrate, seed demo data, and operator tasks."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from accounts.rules import StaffRole
+from domain.clock import SystemClock
+from infra import migrate
+from infra.db import Database, create_engine
+from infra.demo import DemoCredentials, seed_demo
+from infra.embedded import embedded_services
+from infra.settings import Settings, SettingsError, env_for_children, load_settings
+
+T = TypeVar("T")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(data_dir=args.data_dir)
+    except SettingsError as error:
+        print(f"tsunagari: configuration error: {error}", file=sys.stderr)
+        return 2
+    command: Callable[[argparse.Namespace, Settings], int] = args.run
+    return command(args, settings)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tsunagari", description=__doc__)
+    parser.add_argument(
+        "--data-dir", help="embedded data and secrets (default ./.tsunagari; TSUNAGARI_DATA_DIR)"
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve", help="run the HTTP API (embedded PostgreSQL/Redis unless URLs are set)"
+    )
+    serve.add_argument("--host", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8000)")
+    serve.add_argument("--workers", type=int, help="worker processes (default 1; TSUNAGARI_WORKERS)")
+    serve.set_defaults(run=_serve)
+
+    migrate_cmd = commands.add_parser("migrate", help="apply database migrations")
+    migrate_cmd.add_argument("direction", nargs="?", choices=("upgrade", "downgrade"), default="upgrade")
+    migrate_cmd.add_argument("--revision", help="target revision (default: head; -1 for downgrade)")
+    migrate_cmd.set_defaults(run=_migrate)
+
+    demo = commands.add_parser("demo", help="seed a demo retailer (idempotent)")
+    demo.set_defaults(run=_demo)
+
+    staff = commands.add_parser("staff", help="staff accounts").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    staff_create = staff.add_parser(
+        "create", help="create a marketer or admin (password read from stdin/prompt)"
+    )
+    staff_create.add_argument("--email", required=True)
+    staff_create.add_argument("--name", required=True, help="display name")
+    staff_create.add_argument(
+        "--role", choices=[role.value for role in StaffRole], default=StaffRole.MARKETER.value
+    )
+    staff_create.set_defaults(run=_staff_create)
+
+    terminal = commands.add_parser("terminal", help="POS terminals").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    terminal_create = terminal.add_parser(
+        "create", help="create a POS terminal for a store; prints its secret once"
+    )
+    terminal_create.add_argument("--store", required=True, help="store code, e.g. TKY-GINZA")
+    terminal_create.add_argument("--name", required=True)
+    terminal_create.set_defaults(run=_terminal_create)
+    return parser
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    overrides = {"host": args.host, "port": args.port, "workers": args.workers}
+    settings = load_settings(data_dir=settings.data_dir, **overrides)
+    started = time.perf_counter()
+    with embedded_services(settings) as ready:
+        assert ready.database_url is not None
+        if settings.database_url is None:
+            migrate.upgrade(ready.database_url)
+            if ready.seed_demo_data:
+                _print_demo_credentials(_in_loop(ready, _seed(ready)))
+        # Worker processes build the app from the environment, so they see these exact settings.
+        os.environ.update(env_for_children(ready))
+        print(
+            f"Tsunagari ready to serve on http://{ready.host}:{ready.port} "
+            f"(prepared in {time.perf_counter() - started:.1f}s; API docs at /schema/swagger)",
+            flush=True,
+        )
+        uvicorn.run(
+            "api.app:create_app",
+            factory=True,
+            host=ready.host,
+            port=ready.port,
+            workers=ready.workers,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
+    return 0
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    with embedded_services(settings) as ready:
+        assert ready.database_url is not None
+        if args.direction == "upgrade":
+            migrate.upgrade(ready.database_url, args.revision or "head")
+        else:
+            migrate.downgrade(ready.database_url, args.revision or "-1")
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    with embedded_services(settings) as ready:
+        _print_demo_credentials(_in_loop(ready, _seed(ready)))
+    return 0
+
+
+def _staff_create(args: argparse.Namespace, settings: Settings) -> int:
+    from accounts.staff import create_staff
+
+    password = getpass.getpass("Password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+
+    async def create(db: Database) -> str:
+        async with db.unit_of_work() as uow:
+            staff = await create_staff(
+                uow, SystemClock(), args.email, password, args.name, StaffRole(args.role)
+            )
+        return f"created {staff.role} {staff.email} ({staff.id})"
+
+    return _run_reporting_errors(settings, create)
+
+
+def _terminal_create(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy import select
+
+    from stores.errors import StoreNotFound
+    from stores.schemas import TerminalDraft
+    from stores.service import create_terminal
+    from stores.tables import Store
+
+    async def create(db: Database) -> str:
+        async with db.unit_of_work() as uow:
+            store_id = (await uow.session.execute(select(Store.id).where(Store.code == args.store))).scalar()
+            if store_id is None:
+                raise StoreNotFound(f"no store has code {args.store}")
+            created = await create_terminal(
+                uow, SystemClock(), settings.secret("terminal_key"), store_id, TerminalDraft(name=args.name)
+            )
+        return (
+            f"terminal {created.terminal.id}\nkey id: {created.key_id}\nsecret: {created.secret} (shown once)"
+        )
+
+    return _run_reporting_errors(settings, create)
+
+
+def _run_reporting_errors(settings: Settings, action: Callable[[Database], Awaitable[str]]) -> int:
+    from domain.errors import DomainError
+
+    with embedded_services(settings) as ready:
+        if settings.database_url is None:
+            assert ready.database_url is not None
+            migrate.upgrade(ready.database_url)
+        try:
+            print(_in_loop(ready, action))
+        except DomainError as error:
+            print(f"tsunagari: {error.code}: {error.detail}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def _in_loop(settings: Settings, action: Callable[[Database], Awaitable[T]]) -> T:
+    """Run one async action with a database pool that lives exactly as long as the action."""
+    assert settings.database_url is not None
+
+    async def run() -> T:
+        db = Database(create_engine(settings.database_url or "", pool_size=2))
+        try:
+            return await action(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+def _seed(settings: Settings) -> Callable[[Database], Awaitable[DemoCredentials]]:
+    return lambda db: seed_demo(db, SystemClock(), settings.secret("terminal_key"))
+
+
+def _print_demo_credentials(credentials: DemoCredentials) -> None:
+    print(
+        "Demo retailer ready.\n"
+        f"  console admin:    {credentials.admin_email} / {credentials.staff_password}\n"
+        f"  console marketer: {credentials.marketer_email} / {credentials.staff_password}\n"
+        f"  app member:       {credentials.member_email} / {credentials.member_password}"
+    )
+    for terminal in credentials.terminals[:3]:
+        print(f"  POS terminal {terminal.store_code}: key id {terminal.key_id}, secret {terminal.secret}")
+    if credentials.terminals:
+        print("  (terminal secrets are shown once; create more with `tsunagari terminal create`)")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,161 @@
+"""Test infrastructure: real PostgreSQL and Redis, and the app served over real HTTP on loopback.
+
+PostgreSQL and Redis come from TSUNAGARI_DATABASE_URL / TSUNAGARI_REDIS_URL when set, otherwise
+embedded ones are started for the session. Either way the tests create their own databases on
+that server and drop them afterwards, so a developer's database is never touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from api.app import create_app
+from domain.clock import SettableClock
+from infra.db import Database, asyncpg_url, create_engine
+from infra.embedded import embedded_services
+from infra.migrate import upgrade
+from infra.settings import Settings, load_settings
+
+
+@dataclass(frozen=True)
+class Backing:
+    """Where the test session's servers are: a PostgreSQL server URL and a Redis URL."""
+
+    server_url: str
+    redis_url: str
+
+    def database_url(self, database: str) -> str:
+        return (
+            make_url(asyncpg_url(self.server_url))
+            .set(database=database)
+            .render_as_string(hide_password=False)
+        )
+
+
+@pytest.fixture(scope="session")
+def backing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backing]:
+    given = Settings(
+        database_url=os.environ.get("TSUNAGARI_DATABASE_URL") or None,
+        redis_url=os.environ.get("TSUNAGARI_REDIS_URL") or None,
+        data_dir=str(tmp_path_factory.mktemp("embedded")),
+    )
+    with embedded_services(given) as ready:
+        assert ready.database_url is not None
+        assert ready.redis_url is not None
+        yield Backing(ready.database_url, ready.redis_url)
+
+
+async def _admin(backing: Backing, sql: str) -> None:
+    engine = create_async_engine(backing.database_url("postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def new_database(backing: Backing) -> Iterator[DatabaseFactory]:
+    factory = DatabaseFactory(backing)
+    yield factory
+    factory.drop_all()
+
+
+class DatabaseFactory:
+    """Creates uniquely named empty databases on the test server and drops them at the end."""
+
+    def __init__(self, backing: Backing) -> None:
+        self._backing = backing
+        self._created: list[str] = []
+
+    def create(self, label: str) -> str:
+        name = f"tsunagari_test_{label}_{secrets.token_hex(4)}"
+        asyncio.run(_admin(self._backing, f'CREATE DATABASE "{name}"'))
+        self._created.append(name)
+        return self._backing.database_url(name)
+
+    def drop_all(self) -> None:
+        for name in self._created:
+            asyncio.run(_admin(self._backing, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def settings(
+    backing: Backing, new_database: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    database_url = new_database.create("api")
+    upgrade(database_url)
+    return load_settings(
+        environ={},
+        database_url=database_url,
+        redis_url=backing.redis_url,
+        data_dir=str(tmp_path_factory.mktemp("data")),
+        jwt_signing_key=secrets.token_urlsafe(48),
+        code_signing_key=secrets.token_urlsafe(48),
+        terminal_key=secrets.token_urlsafe(48),
+        redis_key_prefix=f"tsunagari-test-{secrets.token_hex(4)}:",
+        log_level="WARNING",
+    )
+
+
+@pytest.fixture(scope="session")
+def clock() -> SettableClock:
+    return SettableClock(datetime.now(UTC))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def base_url(settings: Settings, clock: SettableClock) -> Iterator[str]:
+    """The app served by uvicorn in a thread: tests speak real HTTP to it."""
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, clock), host="127.0.0.1", port=port, log_config=None, access_log=False
+        )
+    )
+    thread = threading.Thread(target=server.run, name="tsunagari-test-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=15)
+
+
+@pytest.fixture
+async def client(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    limits = httpx.Limits(max_connections=300, max_keepalive_connections=50)
+    async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as http:
+        yield http
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    """Direct database access for setting up what has no HTTP surface (staff accounts) and for checks."""
+    assert settings.database_url is not None
+    database = Database(create_engine(settings.database_url, pool_size=2))
+    yield database
+    await database.dispose()
