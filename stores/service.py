@@ -165,6 +165,15 @@ async def update_terminal(
     return terminal_view(terminal)
 
 
+async def store_id_by_code(uow: UnitOfWork, code: str) -> uuid.UUID:
+    store_id = (
+        await uow.session.execute(select(Store.id).where(Store.code == code, Store.archived_at.is_(None)))
+    ).scalar_one_or_none()
+    if store_id is None:
+        raise StoreNotFound(f"no active store has code {code}")
+    return store_id
+
+
 async def _active_store(uow: UnitOfWork, store_id: uuid.UUID, *, for_update: bool = False) -> Store:
     query = select(Store).where(Store.id == store_id, Store.archived_at.is_(None))
     if for_update:

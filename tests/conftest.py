@@ -117,7 +117,7 @@ def clock() -> SettableClock:
     return SettableClock(datetime.now(UTC))
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
@@ -127,7 +127,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def base_url(settings: Settings, clock: SettableClock) -> Iterator[str]:
     """The app served by uvicorn in a thread: tests speak real HTTP to it."""
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(settings, clock), host="127.0.0.1", port=port, log_config=None, access_log=False

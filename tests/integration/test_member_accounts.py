@@ -15,14 +15,7 @@ from domain.tokens import Audience, issue_access_token
 from infra.db import Database
 from infra.settings import Settings
 from tests.integration.factories import PASSWORD, bearer, sign_up, unique_email
-
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert body["code"] == code, body
-    assert body["status"] == status
+from tests.integration.problems import assert_problem
 
 
 async def test_sign_up_returns_profile_and_tokens(client: httpx.AsyncClient) -> None:

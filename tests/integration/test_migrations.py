@@ -1,0 +1,65 @@
+"""Migrations run up from an empty database, down one step, and match the models exactly."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, inspect
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from infra.db import asyncpg_url
+from infra.migrate import alembic_config, downgrade, upgrade
+from migrations.models import target_metadata
+from tests.conftest import DatabaseFactory
+
+
+def _head() -> str:
+    head = ScriptDirectory.from_config(alembic_config("postgresql://unused")).get_current_head()
+    assert head is not None
+    return head
+
+
+async def _inspect(url: str) -> tuple[set[str], str | None, list[object]]:
+    engine = create_async_engine(asyncpg_url(url))
+
+    def read(connection: Connection) -> tuple[set[str], str | None, list[object]]:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return (
+            set(inspect(connection).get_table_names()),
+            context.get_current_revision(),
+            compare_metadata(context, target_metadata()),
+        )
+
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(read)
+    finally:
+        await engine.dispose()
+
+
+def test_upgrade_from_empty_matches_the_models(new_database: DatabaseFactory) -> None:
+    url = new_database.create("migrate")
+    upgrade(url)
+    tables, revision, differences = asyncio.run(_inspect(url))
+    assert revision == _head()
+    assert {table.name for table in target_metadata().sorted_tables} <= tables
+    assert differences == [], (
+        f"models and migrations differ; run alembic revision --autogenerate: {differences}"
+    )
+
+
+def test_downgrade_one_step_and_upgrade_again(new_database: DatabaseFactory) -> None:
+    url = new_database.create("downgrade")
+    upgrade(url)
+    downgrade(url, "-1")
+    tables, revision, _ = asyncio.run(_inspect(url))
+    script = ScriptDirectory.from_config(alembic_config(url)).get_revision(_head())
+    assert revision == script.down_revision
+    assert not {table.name for table in target_metadata().sorted_tables} <= tables
+    upgrade(url)
+    _, revision, differences = asyncio.run(_inspect(url))
+    assert revision == _head()
+    assert differences == []

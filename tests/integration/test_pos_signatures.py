@@ -1,0 +1,163 @@
+"""Signed POS requests: valid, wrong secret, stale, replayed, tampered, disabled, and store scoping."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from accounts.rules import StaffRole
+from domain.clock import SettableClock
+from infra.db import Database
+from tests.integration.factories import (
+    TerminalCredentials,
+    bearer,
+    create_store,
+    create_terminal,
+    pos_post,
+    signed_headers,
+    staff_login,
+)
+from tests.integration.problems import assert_problem
+
+HEARTBEAT = "/v1/pos/heartbeat"
+
+
+@pytest.fixture
+async def admin(client: httpx.AsyncClient, db: Database, clock: SettableClock) -> dict[str, Any]:
+    return await staff_login(client, db, clock, StaffRole.ADMIN)
+
+
+@pytest.fixture
+async def terminal(client: httpx.AsyncClient, admin: dict[str, Any]) -> TerminalCredentials:
+    store = await create_store(client, admin, code="TKY-GINZA")
+    return await create_terminal(client, admin, store["id"])
+
+
+async def last_seen(client: httpx.AsyncClient, admin: dict[str, Any], terminal: TerminalCredentials) -> Any:
+    page = await client.get(f"/v1/console/stores/{terminal.store_id}/terminals", headers=bearer(admin))
+    return page.json()["items"][0]["last_seen_at"]
+
+
+async def test_valid_signature_is_accepted_and_acts_for_the_terminal_store(
+    client: httpx.AsyncClient, terminal: TerminalCredentials, admin: dict[str, Any]
+) -> None:
+    response = await pos_post(client, terminal, HEARTBEAT, {"software_version": "regi 4.2"})
+    assert response.status_code == 200, response.text
+    assert response.json()["store_id"] == terminal.store_id
+    assert response.json()["store_code"] == "TKY-GINZA"
+    assert await last_seen(client, admin, terminal) is not None
+    identity = await client.get(
+        "/v1/pos/terminal", headers=signed_headers(terminal, "GET", "/v1/pos/terminal")
+    )
+    assert identity.json()["terminal_id"] == terminal.terminal_id
+
+
+async def test_each_terminal_sees_only_its_own_store(
+    client: httpx.AsyncClient, terminal: TerminalCredentials, admin: dict[str, Any]
+) -> None:
+    other_store = await create_store(client, admin, code="OSA-UMEDA")
+    other = await create_terminal(client, admin, other_store["id"])
+    mine = await client.get("/v1/pos/terminal", headers=signed_headers(terminal, "GET", "/v1/pos/terminal"))
+    theirs = await client.get("/v1/pos/terminal", headers=signed_headers(other, "GET", "/v1/pos/terminal"))
+    assert mine.json()["store_code"] == "TKY-GINZA"
+    assert theirs.json()["store_code"] == "OSA-UMEDA"
+    # A terminal signing with its own key id but another terminal's secret gets nowhere.
+    crossed = signed_headers(terminal, "GET", "/v1/pos/terminal", secret=other.secret)
+    assert_problem(await client.get("/v1/pos/terminal", headers=crossed), 401, "pos_signature_invalid")
+
+
+async def test_unsigned_and_unknown_terminals_are_refused(
+    client: httpx.AsyncClient, terminal: TerminalCredentials
+) -> None:
+    assert_problem(await client.post(HEARTBEAT, json={"software_version": "x"}), 401, "pos_signature_missing")
+    unknown = TerminalCredentials(terminal.terminal_id, terminal.store_id, "tk_unknown", terminal.secret)
+    body = b'{"software_version": "x"}'
+    response = await client.post(
+        HEARTBEAT, content=body, headers=signed_headers(unknown, "POST", HEARTBEAT, body)
+    )
+    assert_problem(response, 401, "pos_terminal_unknown")
+
+
+async def test_wrong_secret_is_refused_with_no_state_change(
+    client: httpx.AsyncClient, terminal: TerminalCredentials, admin: dict[str, Any]
+) -> None:
+    body = b'{"software_version": "x"}'
+    headers = signed_headers(terminal, "POST", HEARTBEAT, body, secret="ts_not-the-secret")
+    assert_problem(await client.post(HEARTBEAT, content=body, headers=headers), 401, "pos_signature_invalid")
+    assert await last_seen(client, admin, terminal) is None
+
+
+async def test_stale_and_future_timestamps_are_refused(
+    client: httpx.AsyncClient, terminal: TerminalCredentials, admin: dict[str, Any]
+) -> None:
+    body = b'{"software_version": "x"}'
+    for offset in (-301, +301, -86_400):
+        headers = signed_headers(terminal, "POST", HEARTBEAT, body, timestamp=int(time.time()) + offset)
+        response = await client.post(HEARTBEAT, content=body, headers=headers)
+        assert_problem(response, 401, "pos_timestamp_out_of_window")
+        assert "server_time" in response.json()
+    within = signed_headers(terminal, "POST", HEARTBEAT, body, timestamp=int(time.time()) - 200)
+    assert (await client.post(HEARTBEAT, content=body, headers=within)).status_code == 200
+
+
+async def test_replayed_request_is_refused(client: httpx.AsyncClient, terminal: TerminalCredentials) -> None:
+    body = b'{"software_version": "x"}'
+    headers = signed_headers(terminal, "POST", HEARTBEAT, body)
+    assert (await client.post(HEARTBEAT, content=body, headers=headers)).status_code == 200
+    assert_problem(await client.post(HEARTBEAT, content=body, headers=headers), 401, "pos_request_replayed")
+
+
+async def test_tampered_body_path_or_method_is_refused(
+    client: httpx.AsyncClient, terminal: TerminalCredentials, admin: dict[str, Any]
+) -> None:
+    signed_body = json.dumps({"software_version": "regi 4.2"}).encode()
+    headers = signed_headers(terminal, "POST", HEARTBEAT, signed_body)
+    tampered = json.dumps({"software_version": "evil 6.6"}).encode()
+    assert_problem(
+        await client.post(HEARTBEAT, content=tampered, headers=headers), 401, "pos_signature_invalid"
+    )
+    get_signed_as_post = signed_headers(terminal, "POST", "/v1/pos/terminal")
+    assert_problem(
+        await client.get("/v1/pos/terminal", headers=get_signed_as_post), 401, "pos_signature_invalid"
+    )
+    query_added = signed_headers(terminal, "GET", "/v1/pos/terminal")
+    assert_problem(
+        await client.get("/v1/pos/terminal?store=other", headers=query_added), 401, "pos_signature_invalid"
+    )
+    assert await last_seen(client, admin, terminal) is None
+
+
+async def test_disabled_terminal_and_archived_store_are_refused(
+    client: httpx.AsyncClient, terminal: TerminalCredentials, admin: dict[str, Any]
+) -> None:
+    disabled = await client.patch(
+        f"/v1/console/terminals/{terminal.terminal_id}", json={"enabled": False}, headers=bearer(admin)
+    )
+    assert disabled.json()["enabled"] is False
+    assert_problem(
+        await pos_post(client, terminal, HEARTBEAT, {"software_version": "x"}), 403, "pos_terminal_disabled"
+    )
+    await client.patch(
+        f"/v1/console/terminals/{terminal.terminal_id}", json={"enabled": True}, headers=bearer(admin)
+    )
+    assert (await pos_post(client, terminal, HEARTBEAT, {"software_version": "x"})).status_code == 200
+    await client.delete(f"/v1/console/stores/{terminal.store_id}", headers=bearer(admin))
+    assert_problem(
+        await pos_post(client, terminal, HEARTBEAT, {"software_version": "x"}), 403, "pos_terminal_disabled"
+    )
+
+
+async def test_signed_but_invalid_body_is_a_validation_problem(
+    client: httpx.AsyncClient, terminal: TerminalCredentials
+) -> None:
+    response = await pos_post(client, terminal, HEARTBEAT, {"software_version": ""})
+    assert_problem(response, 400, "validation_failed")
+
+
+async def test_oversized_body_is_refused(client: httpx.AsyncClient, terminal: TerminalCredentials) -> None:
+    response = await pos_post(client, terminal, HEARTBEAT, {"software_version": "x" * (2 * 1024 * 1024)})
+    assert_problem(response, 413, "request_too_large")
