@@ -1,0 +1,1 @@
+"""Store geofences, nearest-store search, check-in validation and fraud checks."""

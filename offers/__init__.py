@@ -1,0 +1,1 @@
+"""Offer catalogue, eligibility, personalised selection and its decision log."""

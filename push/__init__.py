@@ -1,0 +1,1 @@
+"""Device tokens, campaigns, audiences, scheduling and dispatch through FCM."""

@@ -1,0 +1,1 @@
+"""Customer-time timeline: every interaction recorded, member traits and health score."""
