@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib.util
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,6 +27,7 @@ from tests.integration.factories import (
 from tests.integration.problems import assert_problem
 
 HEARTBEAT = "/v1/pos/heartbeat"
+EXAMPLE_CLIENT = Path(__file__).parents[2] / "docs" / "examples" / "pos_client.py"
 
 
 @pytest.fixture
@@ -161,3 +165,19 @@ async def test_signed_but_invalid_body_is_a_validation_problem(
 async def test_oversized_body_is_refused(client: httpx.AsyncClient, terminal: TerminalCredentials) -> None:
     response = await pos_post(client, terminal, HEARTBEAT, {"software_version": "x" * (2 * 1024 * 1024)})
     assert_problem(response, 413, "request_too_large")
+
+
+async def test_documented_example_client_talks_to_the_server(
+    base_url: str, terminal: TerminalCredentials
+) -> None:
+    spec = importlib.util.spec_from_file_location("pos_client", EXAMPLE_CLIENT)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    client = module.PosClient(base_url, terminal.key_id, terminal.secret)
+    status, body = await asyncio.to_thread(client.request, "POST", HEARTBEAT, {"software_version": "doc 1"})
+    assert status == 200, body
+    assert body["store_code"] == "TKY-GINZA"
+    status, body = await asyncio.to_thread(client.request, "GET", "/v1/pos/terminal")
+    assert (status, body["terminal_id"]) == (200, terminal.terminal_id)

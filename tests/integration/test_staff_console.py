@@ -66,7 +66,7 @@ async def test_marketer_reads_stores_but_only_admin_changes_them(
 
 async def test_store_validation_errors(client: httpx.AsyncClient, db: Database, clock: SettableClock) -> None:
     admin = await staff_login(client, db, clock)
-    bad_values = [
+    bad_values: list[dict[str, object]] = [
         {"latitude": 91.0},
         {"latitude": -90.5},
         {"longitude": 180.01},
