@@ -6,7 +6,6 @@ import asyncio
 import uuid
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from accounts.errors import EmailTaken, InvalidCredentials, MemberNotFound
 from accounts.login_limits import LoginLimits
@@ -69,12 +68,8 @@ async def sign_up(uow: UnitOfWork, issuer: TokenIssuer, request: SignUp) -> Memb
         created_at=now,
         updated_at=now,
     )
-    uow.session.add(member)
-    try:
-        await uow.session.flush()
-    except IntegrityError as error:
-        # Two sign-ups with one email at once: the unique index decides, the loser is told plainly.
-        raise EmailTaken() from error
+    # Two sign-ups with one email at once: the unique index decides, the loser is told plainly.
+    await uow.add_unique(member, EmailTaken())
     tokens = await issue_token_pair(uow, issuer, member_owner(member.id), role=None)
     return MemberSession(member=profile_of(member), tokens=tokens)
 

@@ -6,7 +6,6 @@ import asyncio
 import uuid
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from accounts.errors import InvalidCredentials, StaffDisabled, StaffExists
 from accounts.login_limits import LoginLimits
@@ -36,11 +35,7 @@ async def create_staff(
         role=role,
         created_at=clock.now(),
     )
-    uow.session.add(staff)
-    try:
-        await uow.session.flush()
-    except IntegrityError as error:
-        raise StaffExists(f"{email} already has a staff account") from error
+    await uow.add_unique(staff, StaffExists(f"{email} already has a staff account"))
     return profile_of(staff)
 
 

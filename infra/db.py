@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 
 from sqlalchemy import DateTime, MetaData
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -49,6 +50,14 @@ class UnitOfWork:
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def add_unique(self, row: object, conflict: DomainError) -> None:
+        """Insert `row` now; if a unique constraint refuses it (even in a race), raise `conflict`."""
+        self.session.add(row)
+        try:
+            await self.session.flush()
+        except IntegrityError as error:
+            raise conflict from error
 
 
 class Database:

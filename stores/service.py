@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 
 from domain.clock import Clock
 from domain.geo import checked_time_zone
@@ -70,11 +69,7 @@ async def create_store(uow: UnitOfWork, clock: Clock, draft: StoreDraft) -> Stor
         created_at=now,
         updated_at=now,
     )
-    uow.session.add(store)
-    try:
-        await uow.session.flush()
-    except IntegrityError as error:
-        raise StoreCodeTaken(f"store code {draft.code} is taken") from error
+    await uow.add_unique(store, StoreCodeTaken(f"store code {draft.code} is taken"))
     return store_view(store)
 
 
