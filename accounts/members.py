@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import datetime
 
 from sqlalchemy import select
 
@@ -27,9 +28,13 @@ from accounts.sessions import (
 )
 from accounts.tables import Member
 from domain.geo import checked_time_zone
+from domain.interactions import Channel, InteractionKind
 from domain.passwords import hash_password, verify_password
 from domain.tokens import Audience
 from infra.db import UnitOfWork
+from timeline.recording import record
+from timeline.rules import EventDraft
+from timeline.service import forget_member
 
 
 def member_owner(member_id: uuid.UUID) -> TokenOwner:
@@ -70,6 +75,7 @@ async def sign_up(uow: UnitOfWork, issuer: TokenIssuer, request: SignUp) -> Memb
     )
     # Two sign-ups with one email at once: the unique index decides, the loser is told plainly.
     await uow.add_unique(member, EmailTaken())
+    await record(uow, _member_event(member.id, InteractionKind.MEMBER_JOINED, now), now)
     tokens = await issue_token_pair(uow, issuer, member_owner(member.id), role=None)
     return MemberSession(member=profile_of(member), tokens=tokens)
 
@@ -100,13 +106,17 @@ async def update_profile(
     uow: UnitOfWork, issuer: TokenIssuer, member_id: uuid.UUID, changes: ProfileChanges
 ) -> MemberProfile:
     member = await _active_member(uow, member_id, for_update=True)
+    changed = [field for field in ProfileChanges.__struct_fields__ if getattr(changes, field) is not None]
     if changes.display_name is not None:
         member.display_name = changes.display_name.strip()
     if changes.time_zone is not None:
         member.time_zone = checked_time_zone(changes.time_zone)
     if changes.locale is not None:
         member.locale = changes.locale
-    member.updated_at = issuer.clock.now()
+    now = issuer.clock.now()
+    member.updated_at = now
+    if changed:
+        await record(uow, _member_event(member.id, InteractionKind.PROFILE_UPDATED, now, fields=changed), now)
     return profile_of(member)
 
 
@@ -122,6 +132,15 @@ async def erase(uow: UnitOfWork, issuer: TokenIssuer, member_id: uuid.UUID, pass
     member.erased_at = now
     member.updated_at = now
     await revoke_all_of(uow, issuer.clock, member_owner(member.id))
+    await forget_member(uow, member.id)
+
+
+def _member_event(
+    member_id: uuid.UUID, kind: InteractionKind, at: datetime, **properties: list[str]
+) -> EventDraft:
+    return EventDraft(
+        member_id=member_id, kind=kind, occurred_at=at, channel=Channel.APP, properties=dict(properties)
+    )
 
 
 async def _member_by_email(uow: UnitOfWork, email: str) -> Member | None:

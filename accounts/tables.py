@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, LargeBinary, String, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, LargeBinary, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from accounts.rules import StaffRole
 from domain.ids import new_id
 from domain.tokens import Audience
-from infra.db import Base
+from infra.db import Base, pg_enum
 
 
 class Member(Base):
@@ -43,9 +43,7 @@ class Staff(Base):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(200))
     display_name: Mapped[str] = mapped_column(String(80))
-    role: Mapped[StaffRole] = mapped_column(
-        Enum(StaffRole, name="staff_role", values_callable=lambda e: [m.value for m in e])
-    )
+    role: Mapped[StaffRole] = mapped_column(pg_enum(StaffRole, "staff_role"))
     created_at: Mapped[datetime]
     disabled_at: Mapped[datetime | None]
 
@@ -57,9 +55,7 @@ class RefreshToken(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     family_id: Mapped[uuid.UUID] = mapped_column(index=True)
-    audience: Mapped[Audience] = mapped_column(
-        Enum(Audience, name="token_audience", values_callable=lambda e: [m.value for m in e])
-    )
+    audience: Mapped[Audience] = mapped_column(pg_enum(Audience, "token_audience"))
     member_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("members.id", ondelete="CASCADE"), index=True
     )

@@ -11,7 +11,9 @@ from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from api.app_accounts import AppAccountController
+from api.app_timeline import AppTimelineController
 from api.console_accounts import ConsoleAccountController
+from api.console_members import ConsoleTimelineController
 from api.console_stores import ConsoleStoreController
 from api.health import healthz, readyz
 from api.pos import PosController
@@ -21,6 +23,7 @@ from api.services import DEPENDENCIES, Services
 from domain.clock import Clock, SystemClock
 from infra.logging import configure_logging
 from infra.settings import Settings, load_settings
+from timeline.partitions import ensure_partitions
 
 API_VERSION = "0.1.0"
 
@@ -35,6 +38,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         services = Services.start(settings, clock)
         app.state.services = services
+        async with services.db.engine.begin() as connection:
+            await ensure_partitions(connection, clock.now())
         try:
             yield
         finally:
@@ -48,6 +53,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             ConsoleAccountController,
             ConsoleStoreController,
             PosController,
+            AppTimelineController,
+            ConsoleTimelineController,
         ],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,

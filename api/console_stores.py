@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
 from litestar import Controller, delete, get, patch, post
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from api.auth import ADMIN, STAFF, Admin, Staff
+from api.params import DEFAULT_LIMIT, Cursor, PageSize
 from api.services import ClockDep, SettingsDep, Uow
-from domain.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from stores import service
 from stores.schemas import (
     StoreChanges,
@@ -25,9 +24,6 @@ from stores.schemas import (
     TerminalView,
 )
 
-PageSize = Annotated[int, Parameter(ge=1, le=MAX_PAGE_SIZE, description="items per page")]
-Cursor = Annotated[str | None, Parameter(max_length=64, description="next_cursor of the previous page")]
-
 
 class ConsoleStoreController(Controller):
     path = "/v1/console"
@@ -40,7 +36,7 @@ class ConsoleStoreController(Controller):
         uow: Uow,
         staff: Staff,
         cursor: Cursor = None,
-        limit: PageSize = DEFAULT_PAGE_SIZE,
+        limit: PageSize = DEFAULT_LIMIT,
     ) -> StorePage:
         return await service.list_stores(uow, cursor, limit)
 
@@ -100,7 +96,7 @@ class ConsoleStoreController(Controller):
         admin: Admin,
         store_id: FromPath[uuid.UUID],
         cursor: Cursor = None,
-        limit: PageSize = DEFAULT_PAGE_SIZE,
+        limit: PageSize = DEFAULT_LIMIT,
     ) -> TerminalPage:
         return await service.list_terminals(uow, store_id, cursor, limit)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
+from enum import StrEnum
 
-from sqlalchemy import DateTime, MetaData
+from sqlalchemy import DateTime, Enum, MetaData
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -20,6 +21,11 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def pg_enum(values: type[StrEnum], name: str) -> Enum:
+    """A PostgreSQL enum stored by value (`"at_risk"`), not by Python member name (`AT_RISK`)."""
+    return Enum(values, name=name, values_callable=lambda members: [member.value for member in members])
 
 
 class Base(DeclarativeBase):

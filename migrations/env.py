@@ -9,11 +9,16 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from infra.db import asyncpg_url
-from migrations.models import target_metadata
+from migrations.models import include_object, target_metadata
 
 
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata(), compare_type=True)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata(),
+        compare_type=True,
+        include_object=include_object,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

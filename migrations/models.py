@@ -6,10 +6,19 @@ from sqlalchemy import MetaData
 
 import accounts.tables
 import stores.tables
+import timeline.tables
 from infra.db import Base
+from timeline.partitions import is_partition
 
-TABLE_MODULES = (accounts.tables, stores.tables)
+TABLE_MODULES = (accounts.tables, stores.tables, timeline.tables)
 
 
 def target_metadata() -> MetaData:
     return Base.metadata
+
+
+def include_object(
+    item: object, name: str | None, type_: str, reflected: bool, compare_to: object | None
+) -> bool:
+    """Leave the timeline's monthly partitions (made at run time, not by models) out of comparisons."""
+    return not (type_ == "table" and reflected and name is not None and is_partition(name))

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Enum, Float, ForeignKey, LargeBinary, String
+from sqlalchemy import CheckConstraint, Float, ForeignKey, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.ids import new_id
-from infra.db import Base
+from infra.db import Base, pg_enum
 from stores.rules import StoreStatus
 
 
@@ -24,9 +24,7 @@ class Store(Base):
     longitude: Mapped[float] = mapped_column(Float(precision=53))
     check_in_radius_m: Mapped[int]
     time_zone: Mapped[str] = mapped_column(String(64))
-    status: Mapped[StoreStatus] = mapped_column(
-        Enum(StoreStatus, name="store_status", values_callable=lambda e: [m.value for m in e])
-    )
+    status: Mapped[StoreStatus] = mapped_column(pg_enum(StoreStatus, "store_status"))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     archived_at: Mapped[datetime | None]

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from infra.db import asyncpg_url
 from infra.migrate import alembic_config, downgrade, upgrade
-from migrations.models import target_metadata
+from migrations.models import include_object, target_metadata
 from tests.conftest import DatabaseFactory
 
 
@@ -26,7 +26,9 @@ async def _inspect(url: str) -> tuple[set[str], str | None, list[object]]:
     engine = create_async_engine(asyncpg_url(url))
 
     def read(connection: Connection) -> tuple[set[str], str | None, list[object]]:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_object": include_object}
+        )
         return (
             set(inspect(connection).get_table_names()),
             context.get_current_revision(),

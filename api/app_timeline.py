@@ -1,0 +1,55 @@
+"""The app's side of the customer-time timeline: report interactions, read one's own history."""
+
+from __future__ import annotations
+
+from litestar import Controller, get, post
+from litestar.params import JSONBody
+from litestar.status_codes import HTTP_200_OK
+
+from api.auth import MEMBER, Member
+from api.params import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Kinds,
+    PageSize,
+    PhaseParam,
+    Since,
+    Until,
+    timeline_filter,
+)
+from api.services import ClockDep, Uow
+from timeline import service
+from timeline.schemas import BatchResult, EventBatch, TimelinePage
+
+
+class AppTimelineController(Controller):
+    path = "/v1/app"
+    tags = ["app: timeline"]
+    security = [{"member": []}]
+    dependencies = MEMBER
+
+    @post(
+        "/events",
+        status_code=HTTP_200_OK,
+        summary="Report up to 100 interactions the app observed",
+        description="Idempotent per client_event_id; each event is recorded, duplicate or rejected alone.",
+    )
+    async def report_events(
+        self, uow: Uow, clock: ClockDep, member: Member, data: JSONBody[EventBatch]
+    ) -> BatchResult:
+        return await service.ingest_app_events(uow, member.member_id, data, clock.now())
+
+    @get("/timeline", summary="My interactions, newest first")
+    async def my_timeline(
+        self,
+        uow: Uow,
+        member: Member,
+        kinds: Kinds = None,
+        phase: PhaseParam = None,
+        since: Since = None,
+        until: Until = None,
+        cursor: Cursor = None,
+        limit: PageSize = DEFAULT_LIMIT,
+    ) -> TimelinePage:
+        filters = timeline_filter(kinds, phase, since, until)
+        return await service.member_timeline(uow, member.member_id, filters, cursor, limit)
