@@ -52,6 +52,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_pool_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 10
     redis_key_prefix: str = "tsunagari:"
     seed_demo_data: bool = True
+    timeline_retention_days: Annotated[int, msgspec.Meta(ge=90)] = 730
 
     @property
     def is_embedded(self) -> bool:

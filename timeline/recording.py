@@ -126,13 +126,21 @@ async def _fold_into_daily_activity(uow: UnitOfWork, drafts: Sequence[EventDraft
     for draft in drafts:
         if draft.member_id is None:
             continue
-        delta = daily_delta(draft.kind, draft.occurred_at, draft.store_id, draft.properties)
-        key = (draft.member_id, delta.day, delta.store_id or NO_STORE)
-        total = sums.setdefault(key, dict.fromkeys(_ACTIVITY_SUMS, 0))
-        for column in _ACTIVITY_SUMS:
-            total[column] += getattr(delta, column)
+        add_to_sums(
+            sums,
+            draft.member_id,
+            daily_delta(draft.kind, draft.occurred_at, draft.store_id, draft.properties),
+        )
     if sums:
         await add_daily_activity(uow, sums)
+
+
+def add_to_sums(sums: ActivitySums, member_id: uuid.UUID, delta: DailyDelta) -> None:
+    total = sums.setdefault(
+        (member_id, delta.day, delta.store_id or NO_STORE), dict.fromkeys(_ACTIVITY_SUMS, 0)
+    )
+    for column in _ACTIVITY_SUMS:
+        total[column] += getattr(delta, column)
 
 
 async def add_daily_activity(uow: UnitOfWork, sums: ActivitySums) -> None:

@@ -141,7 +141,7 @@ async def _earlier_event_ids(
             AppEventReceipt.member_id == member_id, AppEventReceipt.client_event_id.in_(client_ids)
         )
     )
-    return {client_id: event_id for client_id, event_id in rows.tuples()}
+    return {client_id: event_id for client_id, event_id in rows}
 
 
 def _draft(member_id: uuid.UUID, event: ClientEvent) -> EventDraft:

@@ -1,0 +1,355 @@
+"""The customer-time timeline through the HTTP API: app events, reading, isolation, traits, rebuild."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import select, text
+
+from accounts.rules import StaffRole
+from domain.clock import SettableClock
+from domain.interactions import Channel, InteractionKind
+from infra.db import Database
+from tests.integration.factories import bearer, create_store, sign_up, staff_login
+from tests.integration.problems import assert_problem
+from timeline.rebuild import rebuild_traits
+from timeline.recording import record
+from timeline.rules import EventDraft
+from timeline.tables import MemberDailyActivity, MemberTraitCounters
+
+
+def app_event(
+    client_id: str, kind: str = "app_opened", at: datetime | None = None, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "client_event_id": client_id,
+        "kind": kind,
+        "occurred_at": (at or datetime.now().astimezone()).isoformat(),
+        **extra,
+    }
+
+
+async def post_events(
+    client: httpx.AsyncClient, member: dict[str, Any], *events: dict[str, Any]
+) -> httpx.Response:
+    return await client.post("/v1/app/events", json={"events": list(events)}, headers=bearer(member))
+
+
+async def timeline(client: httpx.AsyncClient, member: dict[str, Any], **params: Any) -> dict[str, Any]:
+    response = await client.get("/v1/app/timeline", params=params, headers=bearer(member))
+    assert response.status_code == 200, response.text
+    page: dict[str, Any] = response.json()
+    return page
+
+
+async def test_sign_up_and_profile_changes_are_on_the_timeline(client: httpx.AsyncClient) -> None:
+    member = await sign_up(client)
+    await client.patch("/v1/app/me", json={"locale": "en-GB"}, headers=bearer(member))
+    items = (await timeline(client, member))["items"]
+    assert [(i["kind"], i["phase"], i["channel"]) for i in items] == [
+        ("profile_updated", "use", "app"),
+        ("member_joined", "choose", "app"),
+    ]
+    assert items[0]["properties"] == {"fields": ["locale"]}
+
+
+async def test_batch_is_idempotent_by_client_event_id(client: httpx.AsyncClient) -> None:
+    member = await sign_up(client)
+    events = [
+        app_event("e-1"),
+        app_event("e-2", "content_viewed", subject={"type": "content", "id": "spring-linen"}),
+    ]
+    first = await post_events(client, member, *events)
+    assert first.status_code == 200, first.text
+    assert (first.json()["recorded"], first.json()["duplicates"]) == (2, 0)
+    again = await post_events(client, member, *events)
+    assert (again.json()["recorded"], again.json()["duplicates"]) == (0, 2)
+    assert [r["event_id"] for r in again.json()["results"]] == [
+        r["event_id"] for r in first.json()["results"]
+    ]
+    items = (await timeline(client, member, kind=["app_opened", "content_viewed"]))["items"]
+    assert len(items) == 2
+    viewed = next(i for i in items if i["kind"] == "content_viewed")
+    assert viewed["subject"] == {"type": "content", "id": "spring-linen"}
+
+
+async def test_concurrent_identical_batches_record_each_event_once(client: httpx.AsyncClient) -> None:
+    member = await sign_up(client)
+    events = [app_event(f"c-{n}") for n in range(20)]
+    responses = await asyncio.gather(*(post_events(client, member, *events) for _ in range(8)))
+    assert all(r.status_code == 200 for r in responses)
+    assert sum(r.json()["recorded"] for r in responses) == 20
+    items = (await timeline(client, member, kind="app_opened", limit=200))["items"]
+    assert len(items) == 20
+
+
+async def test_each_event_is_judged_on_its_own(
+    client: httpx.AsyncClient, db: Database, clock: SettableClock
+) -> None:
+    member = await sign_up(client)
+    now = clock.now()
+    response = await post_events(
+        client,
+        member,
+        app_event("ok", at=now - timedelta(days=6)),
+        app_event("forged", "purchased"),
+        app_event("invented", "won_the_lottery"),
+        app_event("old", at=now - timedelta(days=8)),
+        app_event("future", at=now + timedelta(minutes=6)),
+        app_event("skewed", at=now + timedelta(minutes=4)),
+        app_event("store", store_id=str(uuid.uuid4())),
+        app_event("props", properties={"Not A Name": 1}),
+        app_event("ok"),
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    outcome = {
+        r["client_event_id"] + ("#2" if i == 8 else ""): r["status"]
+        if r["status"] != "rejected"
+        else r["error"]["code"]
+        for i, r in enumerate(body["results"])
+    }
+    assert outcome == {
+        "ok": "recorded",
+        "forged": "kind_not_allowed",
+        "invented": "kind_unknown",
+        "old": "too_old",
+        "future": "in_future",
+        "skewed": "recorded",
+        "store": "unknown_store",
+        "props": "invalid_properties",
+        "ok#2": "duplicate_in_batch",
+    }
+    assert (body["recorded"], body["rejected"]) == (2, 7)
+    kinds = [i["kind"] for i in (await timeline(client, member))["items"]]
+    assert "purchased" not in kinds
+    assert kinds.count("app_opened") == 2
+
+
+async def test_malformed_batches_are_refused_whole(client: httpx.AsyncClient) -> None:
+    member = await sign_up(client)
+    too_many = [app_event(f"n-{n}") for n in range(101)]
+    assert_problem(await post_events(client, member, *too_many), 400, "validation_failed")
+    assert_problem(
+        await client.post("/v1/app/events", json={"events": []}, headers=bearer(member)),
+        400,
+        "validation_failed",
+    )
+    naive = app_event("naive", at=datetime(2026, 1, 1))
+    assert_problem(await post_events(client, member, naive), 400, "validation_failed")
+    assert_problem(
+        await post_events(client, member, app_event("x", properties={"ratio": 1.5})), 400, "validation_failed"
+    )
+    assert_problem(
+        await client.post("/v1/app/events", json={"events": [app_event("x")]}), 401, "access_token_invalid"
+    )
+    items = (await timeline(client, member, kind="app_opened"))["items"]
+    assert items == []
+
+
+async def test_timeline_pages_newest_first_with_filters(
+    client: httpx.AsyncClient, clock: SettableClock
+) -> None:
+    member = await sign_up(client)
+    base = clock.now() - timedelta(days=6)
+    events = [
+        app_event(f"p-{n}", "app_opened" if n % 2 else "shared", at=base + timedelta(hours=n))
+        for n in range(9)
+    ]
+    await post_events(client, member, *events)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = await timeline(client, member, limit=4, **({"cursor": cursor} if cursor else {}))
+        seen += [i["occurred_at"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == 10  # 9 app events and member_joined
+    assert seen == sorted(seen, reverse=True)
+    shares = (await timeline(client, member, phase="share"))["items"]
+    assert [i["kind"] for i in shares] == ["shared"] * 5
+    window = await timeline(
+        client,
+        member,
+        kind="app_opened",
+        since=(base + timedelta(hours=2)).isoformat(),
+        until=(base + timedelta(hours=6)).isoformat(),
+    )
+    assert len(window["items"]) == 2  # hours 3 and 5
+    empty = await timeline(client, member, kind="shared", phase="buy")
+    assert empty["items"] == []
+    bad = await client.get(
+        "/v1/app/timeline",
+        params={"since": base.isoformat(), "until": base.isoformat()},
+        headers=bearer(member),
+    )
+    assert_problem(bad, 422, "invalid_time_range")
+    assert_problem(
+        await client.get("/v1/app/timeline", params={"kind": "nope"}, headers=bearer(member)),
+        400,
+        "validation_failed",
+    )
+    assert_problem(
+        await client.get("/v1/app/timeline", params={"cursor": "abc"}, headers=bearer(member)),
+        422,
+        "invalid_cursor",
+    )
+
+
+async def test_another_members_timeline_is_unreachable(
+    client: httpx.AsyncClient, db: Database, clock: SettableClock
+) -> None:
+    alice = await sign_up(client)
+    bob = await sign_up(client)
+    await post_events(client, alice, app_event("secret", "shared"))
+    bob_items = (await timeline(client, bob))["items"]
+    assert {i["member_id"] for i in bob_items} == {bob["member"]["id"]}
+    # Bob replaying Alice's client id records Bob's own event, not a duplicate of Alice's.
+    replay = await post_events(client, bob, app_event("secret", "shared"))
+    assert replay.json()["results"][0]["status"] == "recorded"
+    alice_id = alice["member"]["id"]
+    for path in (f"/v1/console/members/{alice_id}/timeline", f"/v1/console/members/{alice_id}/traits"):
+        assert_problem(await client.get(path, headers=bearer(bob)), 401, "access_token_invalid")
+    marketer = await staff_login(client, db, clock, StaffRole.MARKETER)
+    staff_view = await client.get(f"/v1/console/members/{alice_id}/timeline", headers=bearer(marketer))
+    assert {i["member_id"] for i in staff_view.json()["items"]} == {alice_id}
+
+
+async def test_store_activity_for_staff(
+    client: httpx.AsyncClient, db: Database, clock: SettableClock
+) -> None:
+    admin = await staff_login(client, db, clock)
+    store = await create_store(client, admin)
+    member = await sign_up(client)
+    await post_events(
+        client, member, app_event("at-store", "content_viewed", store_id=store["id"]), app_event("home")
+    )
+    activity = await client.get(f"/v1/console/stores/{store['id']}/activity", headers=bearer(admin))
+    assert [i["kind"] for i in activity.json()["items"]] == ["content_viewed"]
+    assert_problem(
+        await client.get(f"/v1/console/stores/{store['id']}/activity", headers=bearer(member)),
+        401,
+        "access_token_invalid",
+    )
+
+
+async def record_purchase(
+    db: Database, member_id: uuid.UUID, store_id: uuid.UUID, at: datetime, amount: int, *categories: str
+) -> None:
+    """What the POS purchase flow records (through timeline.record, in its own transaction)."""
+    async with db.unit_of_work() as uow:
+        draft = EventDraft(
+            member_id=member_id,
+            kind=InteractionKind.PURCHASED,
+            occurred_at=at,
+            channel=Channel.POS,
+            store_id=store_id,
+            properties={"amount_minor": amount, "categories": list(categories)},
+        )
+        await record(uow, draft, at)
+
+
+async def test_traits_follow_events_and_rebuild_gives_identical_results(
+    client: httpx.AsyncClient, db: Database, clock: SettableClock
+) -> None:
+    admin = await staff_login(client, db, clock)
+    ginza = await create_store(client, admin, code="TKY-GINZA")
+    member = await sign_up(client, time_zone="Asia/Tokyo")
+    member_id = uuid.UUID(member["member"]["id"])
+    now = clock.now()
+    await record_purchase(db, member_id, uuid.UUID(ginza["id"]), now - timedelta(days=40), 3_000, "food")
+    await record_purchase(
+        db, member_id, uuid.UUID(ginza["id"]), now - timedelta(days=2), 5_000, "stationery", "food"
+    )
+    await post_events(client, member, app_event("push", "push_opened", at=now - timedelta(days=1)))
+
+    response = await client.get(f"/v1/console/members/{member_id}/traits", headers=bearer(admin))
+    assert response.status_code == 200, response.text
+    traits = response.json()["traits"]
+    assert traits["days_since_last_purchase"] == 2
+    assert [(w["days"], w["visits"], w["purchases"], w["spend_minor"]) for w in traits["windows"]] == [
+        (30, 1, 1, 5_000),
+        (90, 2, 2, 8_000),
+        (365, 2, 2, 8_000),
+    ]
+    assert traits["average_basket_minor"] == 4_000
+    assert traits["favourite_store_id"] == ginza["id"]
+    assert traits["categories"] == [["food", 2], ["stationery", 1]]
+    assert traits["lifecycle_stage"] == "new"  # joined today
+    assert sum(traits["push_open_hours_utc"]) == 1
+    assert 0 <= traits["health_score"] <= 100
+    assert {c["name"] for c in traits["health_components"]} == {
+        "recency",
+        "frequency",
+        "monetary",
+        "engagement_trend",
+    }
+
+    async def stored() -> tuple[list[Any], list[Any]]:
+        async with db.unit_of_work() as uow:
+            counters = (
+                await uow.session.execute(
+                    select(MemberTraitCounters.member_id, MemberTraitCounters.counters).order_by(
+                        MemberTraitCounters.member_id
+                    )
+                )
+            ).all()
+            activity = (
+                await uow.session.execute(
+                    select(MemberDailyActivity).order_by(
+                        MemberDailyActivity.member_id, MemberDailyActivity.day, MemberDailyActivity.store_key
+                    )
+                )
+            ).scalars()
+            return [tuple(row) for row in counters], [
+                (
+                    a.member_id,
+                    a.day,
+                    a.store_key,
+                    a.interactions,
+                    a.purchases,
+                    a.spend_minor,
+                    a.refunded_minor,
+                    a.check_ins,
+                    a.app_opens,
+                    a.push_opens,
+                )
+                for a in activity
+            ]
+
+    incremental = await stored()
+    async with db.unit_of_work() as uow:  # damage the derived data: rebuild must not depend on it
+        await uow.session.execute(text("UPDATE member_daily_activity SET purchases = purchases + 7"))
+        await uow.session.execute(text("UPDATE member_trait_counters SET counters = '{}'::jsonb"))
+    assert await rebuild_traits(db, clock) >= 1
+    assert await stored() == incremental
+    rebuilt = await client.get(f"/v1/console/members/{member_id}/traits", headers=bearer(admin))
+    assert rebuilt.json()["traits"] == traits
+
+
+async def test_account_deletion_forgets_timeline_details(client: httpx.AsyncClient, db: Database) -> None:
+    from tests.integration.factories import PASSWORD
+
+    member = await sign_up(client)
+    await post_events(client, member, app_event("note", "shared", properties={"message": "my secret"}))
+    await client.request("DELETE", "/v1/app/me", json={"password": PASSWORD}, headers=bearer(member))
+    async with db.unit_of_work() as uow:
+        leftovers = (
+            (
+                await uow.session.execute(
+                    text("SELECT properties::text FROM timeline_events WHERE member_id = :m"),
+                    {"m": member["member"]["id"]},
+                )
+            )
+            .scalars()
+            .all()
+        )
+        counters = await uow.session.get(MemberTraitCounters, uuid.UUID(member["member"]["id"]))
+    assert leftovers
+    assert all(p == "{}" for p in leftovers)
+    assert counters is None

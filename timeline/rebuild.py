@@ -1,0 +1,83 @@
+"""Recompute every member's trait inputs from the timeline, with the same pure folds as recording.
+
+Members are rebuilt in small batches, each in its own transaction holding the batch's counter rows
+locked: an event recorded concurrently for one of them waits for the rebuild and then folds into the
+rebuilt counters, so nothing is lost or counted twice while traffic continues.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+import msgspec
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from accounts.tables import Member
+from domain.clock import Clock
+from infra.db import Database, UnitOfWork
+from timeline.recording import ActivitySums, add_daily_activity, add_to_sums
+from timeline.tables import MemberDailyActivity, MemberTraitCounters, TimelineEvent
+from timeline.traits import TraitCounters, daily_delta
+
+MEMBERS_PER_BATCH = 200
+
+
+async def rebuild_traits(
+    db: Database, clock: Clock, progress: Callable[[int, int], None] | None = None
+) -> int:
+    """Rebuild all members; returns how many were processed."""
+    async with db.unit_of_work() as uow:
+        member_ids = list((await uow.session.execute(select(Member.id).order_by(Member.id))).scalars())
+    for start in range(0, len(member_ids), MEMBERS_PER_BATCH):
+        batch = member_ids[start : start + MEMBERS_PER_BATCH]
+        async with db.unit_of_work() as uow:
+            await _rebuild_batch(uow, batch, clock)
+        if progress is not None:
+            progress(start + len(batch), len(member_ids))
+    return len(member_ids)
+
+
+async def _rebuild_batch(uow: UnitOfWork, member_ids: list[uuid.UUID], clock: Clock) -> None:
+    now = clock.now()
+    empty = msgspec.to_builtins(TraitCounters())
+    await uow.session.execute(
+        pg_insert(MemberTraitCounters).on_conflict_do_nothing(),
+        [{"member_id": m, "counters": empty, "updated_at": now} for m in member_ids],
+    )
+    rows = (
+        await uow.session.execute(
+            select(MemberTraitCounters)
+            .where(MemberTraitCounters.member_id.in_(member_ids))
+            .order_by(MemberTraitCounters.member_id)
+            .with_for_update()
+        )
+    ).scalars()
+    counters_rows = {row.member_id: row for row in rows}
+    await uow.session.execute(
+        delete(MemberDailyActivity).where(MemberDailyActivity.member_id.in_(member_ids))
+    )
+
+    counters = {member_id: TraitCounters() for member_id in member_ids}
+    sums: ActivitySums = {}
+    events = await uow.session.stream(
+        select(
+            TimelineEvent.member_id,
+            TimelineEvent.kind,
+            TimelineEvent.occurred_at,
+            TimelineEvent.store_id,
+            TimelineEvent.properties,
+        )
+        .where(TimelineEvent.member_id.in_(member_ids))
+        .execution_options(yield_per=5000)
+    )
+    async for member_id, kind, occurred_at, store_id, properties in events:
+        assert member_id is not None  # filtered by member_id above
+        counters[member_id].apply(kind, occurred_at, properties)
+        add_to_sums(sums, member_id, daily_delta(kind, occurred_at, store_id, properties))
+    for member_id, row in counters_rows.items():
+        row.counters = msgspec.to_builtins(counters[member_id])
+        row.updated_at = now
+    if sums:
+        await add_daily_activity(uow, sums)
