@@ -1,0 +1,143 @@
+"""Shared pieces of the HTTP benchmarks: a scratch database, the server in worker processes, latency stats.
+
+Benchmarks run against the local PostgreSQL and Redis (TSUNAGARI_BENCH_POSTGRES / TSUNAGARI_BENCH_REDIS,
+default 127.0.0.1) and only ever send traffic to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import asyncpg
+import httpx
+
+from infra.migrate import upgrade
+from infra.settings import Settings, env_for_children, load_settings
+
+SERVER_URL = os.environ.get("TSUNAGARI_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
+REDIS_URL = os.environ.get("TSUNAGARI_BENCH_REDIS", "redis://127.0.0.1:6379/0")
+
+
+async def fresh_database(name: str) -> str:
+    admin = await asyncpg.connect(f"{SERVER_URL}/postgres")
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = f"{SERVER_URL}/{name}"
+    await asyncio.to_thread(upgrade, url)
+    return url
+
+
+def bench_settings(database_url: str, workers: int) -> Settings:
+    return load_settings(
+        environ={},
+        database_url=database_url,
+        redis_url=REDIS_URL,
+        jwt_signing_key=secrets.token_urlsafe(48),
+        code_signing_key=secrets.token_urlsafe(48),
+        terminal_key=secrets.token_urlsafe(48),
+        workers=workers,
+        log_level="WARNING",
+        redis_key_prefix=f"bench-{secrets.token_hex(4)}:",
+        database_pool_size=20,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def running_server(settings: Settings) -> Iterator[str]:
+    port = free_port()
+    env = {**os.environ, **env_for_children(settings), "TSUNAGARI_PORT": str(port)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "infra.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            raise TimeoutError("server did not start")
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    requests: int
+    errors: int
+    seconds: float
+    latencies_ms: list[float]
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds
+
+    def percentile(self, p: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+    def line(self, label: str, unit_per_request: int = 1, unit: str = "req") -> str:
+        rate = self.per_second * unit_per_request
+        p50, p99 = statistics.median(self.latencies_ms), self.percentile(99)
+        return (
+            f"{label}: {self.requests} requests in {self.seconds:.1f}s = {rate:,.0f} {unit}/s; "
+            f"latency p50 {p50:.1f} ms, p99 {p99:.1f} ms; errors {self.errors}"
+        )
+
+
+async def run_load(
+    concurrency: int,
+    requests: int,
+    send: Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]],
+    base: str,
+) -> LoadResult:
+    """`requests` calls of `send(client, n)` by `concurrency` workers; bounded in count, so it ends."""
+    latencies: list[float] = []
+    errors = 0
+    counter = iter(range(requests))
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+
+        async def worker() -> None:
+            nonlocal errors
+            for n in counter:
+                started = time.perf_counter()
+                response = await send(client, n)
+                latencies.append((time.perf_counter() - started) * 1000)
+                if response.status_code >= 400:
+                    errors += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+    return LoadResult(requests, errors, seconds, latencies)
