@@ -52,4 +52,4 @@ class AppTimelineController(Controller):
         limit: PageSize = DEFAULT_LIMIT,
     ) -> TimelinePage:
         filters = timeline_filter(kinds, phase, since, until)
-        return await service.member_timeline(uow, member.member_id, filters, cursor, limit)
+        return await service.own_timeline(uow, member.member_id, filters, cursor, limit)

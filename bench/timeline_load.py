@@ -20,10 +20,11 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import httpx
 
-from bench.harness import bench_settings, fresh_database, run_load, running_server
+from bench.harness import SERVER_URL, bench_settings, fresh_database, run_load, running_server
 from domain.ids import new_id
 from domain.tokens import Audience, issue_access_token
 
+DATABASE = "tsunagari_bench_timeline"
 EVENTS_PER_BATCH = 50
 COPY_CHUNK = 200_000
 KINDS = (
@@ -106,20 +107,29 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--batches", type=int, default=600)
     parser.add_argument("--reads", type=int, default=3000)
+    parser.add_argument("--reuse", action="store_true", help="keep the data loaded by an earlier run")
     args = parser.parse_args()
 
-    url = await fresh_database("tsunagari_bench_timeline")
     now = datetime.now(UTC)
-    connection = await asyncpg.connect(url)
-    try:
-        started = time.perf_counter()
-        members = await load_members(connection, args.members, now)
-        await load_events(connection, members, args.events, now)
-        await connection.execute("ANALYZE")
-        seconds = time.perf_counter() - started
-        print(f"bulk load: {args.events:,} events for {args.members:,} members in {seconds:.0f}s")
-    finally:
+    if args.reuse:
+        url = f"{SERVER_URL}/{DATABASE}"
+        connection = await asyncpg.connect(url)
+        members = [row[0] for row in await connection.fetch("SELECT id FROM members ORDER BY id")]
+        total = await connection.fetchval("SELECT count(*) FROM timeline_events")
         await connection.close()
+        print(f"reusing {total:,} events for {len(members):,} members")
+    else:
+        url = await fresh_database(DATABASE)
+        connection = await asyncpg.connect(url)
+        try:
+            started = time.perf_counter()
+            members = await load_members(connection, args.members, now)
+            await load_events(connection, members, args.events, now)
+            await connection.execute("ANALYZE")
+            seconds = time.perf_counter() - started
+            print(f"bulk load: {args.events:,} events for {args.members:,} members in {seconds:.0f}s")
+        finally:
+            await connection.close()
 
     settings = bench_settings(url, workers=2)
     key = settings.secret("jwt_signing_key")
@@ -158,9 +168,7 @@ async def main() -> None:
             )
         )
         reads = await run_load(args.concurrency, args.reads, read_timeline, base)
-        print(
-            reads.line(f"GET /v1/app/timeline ({args.concurrency} clients, {args.events:,} events in table)")
-        )
+        print(reads.line(f"GET /v1/app/timeline ({args.concurrency} clients)"))
 
 
 if __name__ == "__main__":

@@ -10,9 +10,10 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Any
 
 import msgspec
-from sqlalchemy import insert, select
+from sqlalchemy import Row, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from domain.ids import new_id
@@ -76,7 +77,7 @@ def _event_row(event_id: uuid.UUID, draft: EventDraft, recorded_at: datetime) ->
     }
 
 
-def entry_of(event: TimelineEvent) -> TimelineEntry:
+def entry_of(event: TimelineEvent | Row[Any]) -> TimelineEntry:
     subject = None
     if event.subject_type is not None and event.subject_ref is not None:
         subject = Subject(type=event.subject_type, id=event.subject_ref)

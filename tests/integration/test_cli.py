@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -16,6 +17,7 @@ from tests.integration.factories import (
     bearer,
     create_store,
     pos_post,
+    sign_up,
     unique_email,
 )
 
@@ -91,3 +93,19 @@ def test_bad_configuration_is_reported_by_variable_name(settings: Settings) -> N
     )
     assert result.returncode == 2
     assert "TSUNAGARI_PORT" in result.stderr
+
+
+async def test_timeline_commands(client: httpx.AsyncClient, settings: Settings) -> None:
+    member = await sign_up(client)
+    rebuilt = tsunagari(settings, "traits", "rebuild")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "rebuilt traits of 1 members" in rebuilt.stdout
+    exported = tsunagari(settings, "timeline", "export", "--out", "-")
+    assert exported.returncode == 0, exported.stderr
+    lines = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert [(line["kind"], line["member_id"]) for line in lines] == [
+        ("member_joined", member["member"]["id"])
+    ]
+    assert "exported 1 events" in exported.stderr
+    partitions = tsunagari(settings, "timeline", "partitions")
+    assert partitions.returncode == 0, partitions.stderr
