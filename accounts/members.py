@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from accounts.errors import EmailTaken, InvalidCredentials, MemberNotFound
 from accounts.login_limits import LoginLimits
@@ -24,6 +25,7 @@ from accounts.sessions import (
     TokenOwner,
     issue_token_pair,
     revoke_all_of,
+    revoke_family,
     rotate_refresh_token,
 )
 from accounts.tables import Member
@@ -32,13 +34,16 @@ from domain.interactions import Channel, InteractionKind
 from domain.passwords import hash_password, verify_password
 from domain.tokens import Audience
 from infra.db import UnitOfWork
+from points.devices import register_device, revoke_device
+from points.errors import DeviceNotFound
+from points.tables import MemberDevice
 from timeline.recording import record
 from timeline.rules import EventDraft
 from timeline.service import forget_member
 
 
-def member_owner(member_id: uuid.UUID) -> TokenOwner:
-    return TokenOwner(Audience.MEMBER, member_id)
+def member_owner(member_id: uuid.UUID, device_slot: int | None = None) -> TokenOwner:
+    return TokenOwner(Audience.MEMBER, member_id, device_slot)
 
 
 def profile_of(member: Member) -> MemberProfile:
@@ -76,8 +81,7 @@ async def sign_up(uow: UnitOfWork, issuer: TokenIssuer, request: SignUp) -> Memb
     # Two sign-ups with one email at once: the unique index decides, the loser is told plainly.
     await uow.add_unique(member, EmailTaken())
     await record(uow, _member_event(member.id, InteractionKind.MEMBER_JOINED, now), now)
-    tokens = await issue_token_pair(uow, issuer, member_owner(member.id), role=None)
-    return MemberSession(member=profile_of(member), tokens=tokens)
+    return await _new_login(uow, issuer, member)
 
 
 async def log_in(
@@ -89,8 +93,21 @@ async def log_in(
     password_hash = member.password_hash if member is not None else None
     if not await asyncio.to_thread(verify_password, password_hash, request.password) or member is None:
         raise InvalidCredentials()
-    tokens = await issue_token_pair(uow, issuer, member_owner(member.id), role=None)
-    return MemberSession(member=profile_of(member), tokens=tokens)
+    return await _new_login(uow, issuer, member)
+
+
+async def _new_login(uow: UnitOfWork, issuer: TokenIssuer, member: Member) -> MemberSession:
+    device = await register_device(uow, member.id, issuer.code_signing_key, issuer.clock.now())
+    tokens = await issue_token_pair(uow, issuer, member_owner(member.id, device.slot), role=None)
+    return MemberSession(member=profile_of(member), tokens=tokens, device=device)
+
+
+async def log_out(uow: UnitOfWork, issuer: TokenIssuer, member_id: uuid.UUID, refresh_token: str) -> None:
+    """End this login: its refresh tokens and its device (codes shown by that phone stop working)."""
+    device_slot = await revoke_family(uow, issuer.clock, member_owner(member_id), refresh_token)
+    if device_slot is not None:
+        with contextlib.suppress(DeviceNotFound):  # already revoked from another phone
+            await revoke_device(uow, member_id, device_slot, issuer.clock.now())
 
 
 async def refresh(uow: UnitOfWork, issuer: TokenIssuer, refresh_token: str) -> TokenPair:
@@ -133,6 +150,7 @@ async def erase(uow: UnitOfWork, issuer: TokenIssuer, member_id: uuid.UUID, pass
     member.updated_at = now
     await revoke_all_of(uow, issuer.clock, member_owner(member.id))
     await forget_member(uow, member.id)
+    await uow.session.execute(delete(MemberDevice).where(MemberDevice.member_id == member.id))
 
 
 def _member_event(

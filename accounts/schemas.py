@@ -9,6 +9,7 @@ from typing import Annotated
 import msgspec
 
 from accounts.rules import MAX_PASSWORD_LENGTH, StaffRole
+from points.devices import DeviceCredentials
 
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, examples=["hanako@example.jp"])]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
@@ -70,6 +71,7 @@ class MemberProfile(msgspec.Struct, frozen=True):
 class MemberSession(msgspec.Struct, frozen=True):
     member: MemberProfile
     tokens: TokenPair
+    device: DeviceCredentials  # keep `code_secret` in the device's secure storage; it is not shown again
 
 
 class StaffProfile(msgspec.Struct, frozen=True):

@@ -20,7 +20,10 @@ from infra.db import UnitOfWork
 
 @dataclass(frozen=True)
 class TokenIssuer:
+    """Issues a login's credentials: access and refresh tokens, and (members) the device code secret."""
+
     signing_key: str
+    code_signing_key: str
     access_ttl: timedelta
     refresh_ttl: timedelta
     clock: Clock
@@ -30,6 +33,7 @@ class TokenIssuer:
 class TokenOwner:
     audience: Audience
     subject_id: uuid.UUID
+    device_slot: int | None = None  # the member device this login's codes come from
 
     @property
     def is_member(self) -> bool:
@@ -49,7 +53,7 @@ async def issue_token_pair(
 ) -> TokenPair:
     now = issuer.clock.now()
     access_token, access_expires_at = issue_access_token(
-        issuer.signing_key, owner.subject_id, owner.audience, role, now, issuer.access_ttl
+        issuer.signing_key, owner.subject_id, owner.audience, role, now, issuer.access_ttl, owner.device_slot
     )
     refresh_token = new_refresh_token()
     row = RefreshToken(
@@ -61,6 +65,7 @@ async def issue_token_pair(
         expires_at=now + issuer.refresh_ttl,
         member_id=owner.subject_id if owner.is_member else None,
         staff_id=None if owner.is_member else owner.subject_id,
+        device_slot=owner.device_slot,
     )
     uow.session.add(row)
     await uow.session.flush()
@@ -99,21 +104,23 @@ async def rotate_refresh_token(
     row.rotated_at = now
     subject_id = row.member_id if row.member_id is not None else row.staff_id
     assert subject_id is not None  # the one_owner check constraint guarantees an owner
-    return TokenOwner(audience, subject_id), row.family_id
+    return TokenOwner(audience, subject_id, row.device_slot), row.family_id
 
 
-async def revoke_family(uow: UnitOfWork, clock: Clock, owner: TokenOwner, refresh_token: str) -> None:
-    """Log out: revoke the family of this refresh token, if it belongs to `owner`."""
-    family_id = (
+async def revoke_family(uow: UnitOfWork, clock: Clock, owner: TokenOwner, refresh_token: str) -> int | None:
+    """Log out: revoke the family of this refresh token, if it belongs to `owner`; returns its device slot."""
+    found = (
         await uow.session.execute(
-            select(RefreshToken.family_id).where(
+            select(RefreshToken.family_id, RefreshToken.device_slot).where(
                 RefreshToken.token_digest == refresh_token_digest(refresh_token), owner.owns()
             )
         )
-    ).scalar_one_or_none()
-    if family_id is None:
+    ).one_or_none()
+    if found is None:
         raise RefreshTokenInvalid()
+    family_id, device_slot = found
     await _revoke(uow, RefreshToken.family_id == family_id, clock)
+    return device_slot
 
 
 async def revoke_all_of(uow: UnitOfWork, clock: Clock, owner: TokenOwner) -> None:

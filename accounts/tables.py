@@ -65,5 +65,6 @@ class RefreshToken(Base):
     expires_at: Mapped[datetime]
     rotated_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    device_slot: Mapped[int | None]  # member logins: the device (points.devices) created with the login
 
     __table_args__ = (CheckConstraint("(member_id IS NULL) <> (staff_id IS NULL)", name="one_owner"),)

@@ -11,6 +11,7 @@ from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from api.app_accounts import AppAccountController
+from api.app_points import AppPointsController
 from api.app_timeline import AppTimelineController
 from api.console_accounts import ConsoleAccountController
 from api.console_members import ConsoleTimelineController
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             PosController,
             AppTimelineController,
             ConsoleTimelineController,
+            AppPointsController,
         ],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,

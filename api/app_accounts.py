@@ -17,7 +17,6 @@ from accounts.schemas import (
     SignUp,
     TokenPair,
 )
-from accounts.sessions import revoke_family
 from api.auth import MEMBER, Member
 from api.services import IssuerDep, LoginLimitsDep, Uow
 
@@ -50,7 +49,7 @@ class AppAccountController(Controller):
     async def log_out(
         self, uow: Uow, issuer: IssuerDep, member: Member, data: JSONBody[RefreshRequest]
     ) -> None:
-        await revoke_family(uow, issuer.clock, members.member_owner(member.member_id), data.refresh_token)
+        await members.log_out(uow, issuer, member.member_id, data.refresh_token)
 
     @get("/me", dependencies=MEMBER, summary="My profile")
     async def my_profile(self, uow: Uow, member: Member) -> MemberProfile:

@@ -13,7 +13,7 @@ from litestar.di import NamedDependency, Provide
 from accounts.errors import AccessTokenExpired, AccessTokenInvalid, StaffRoleRequired
 from accounts.rules import StaffRole
 from api.services import Uow, services_of
-from domain.tokens import Audience, TokenExpired, TokenInvalid, read_access_token
+from domain.tokens import AccessClaims, Audience, TokenExpired, TokenInvalid, read_access_token
 from stores.pos_auth import AuthenticatedTerminal, SignedRequest
 from stores.pos_signature import KEY_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 
@@ -21,6 +21,7 @@ from stores.pos_signature import KEY_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEAD
 @dataclass(frozen=True)
 class MemberPrincipal:
     member_id: uuid.UUID
+    device_slot: int | None
 
 
 @dataclass(frozen=True)
@@ -29,9 +30,7 @@ class StaffPrincipal:
     role: StaffRole
 
 
-def _claims(
-    request: Request[Any, Any, Any], state: State, audience: Audience
-) -> tuple[uuid.UUID, str | None]:
+def _claims(request: Request[Any, Any, Any], state: State, audience: Audience) -> AccessClaims:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise AccessTokenInvalid("send 'Authorization: Bearer <access token>'")
@@ -42,18 +41,18 @@ def _claims(
         raise AccessTokenExpired() from error
     except TokenInvalid as error:
         raise AccessTokenInvalid() from error
-    return claims.subject_id, claims.role
+    return claims
 
 
 def provide_member(request: Request[Any, Any, Any], state: State) -> MemberPrincipal:
-    member_id, _ = _claims(request, state, Audience.MEMBER)
-    return MemberPrincipal(member_id)
+    claims = _claims(request, state, Audience.MEMBER)
+    return MemberPrincipal(claims.subject_id, claims.device_slot)
 
 
 def provide_staff(request: Request[Any, Any, Any], state: State) -> StaffPrincipal:
-    staff_id, role = _claims(request, state, Audience.STAFF)
+    claims = _claims(request, state, Audience.STAFF)
     try:
-        return StaffPrincipal(staff_id, StaffRole(role or ""))
+        return StaffPrincipal(claims.subject_id, StaffRole(claims.role or ""))
     except ValueError as error:
         raise AccessTokenInvalid() from error
 

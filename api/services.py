@@ -15,6 +15,7 @@ from domain.clock import Clock
 from infra.db import Database, UnitOfWork, create_engine
 from infra.redis import RedisKeys, connect_redis
 from infra.settings import Settings
+from points.program import Program, load_program
 from stores.pos_auth import PosAuthenticator
 
 
@@ -27,6 +28,7 @@ class Services:
     issuer: TokenIssuer
     login_limits: LoginLimits
     pos_auth: PosAuthenticator
+    program: Program
 
     @classmethod
     def start(cls, settings: Settings, clock: Clock) -> Services:
@@ -40,6 +42,7 @@ class Services:
             redis=redis,
             issuer=TokenIssuer(
                 signing_key=settings.secret("jwt_signing_key"),
+                code_signing_key=settings.secret("code_signing_key"),
                 access_ttl=timedelta(seconds=settings.access_token_ttl_s),
                 refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_s),
                 clock=clock,
@@ -48,6 +51,7 @@ class Services:
             pos_auth=PosAuthenticator(
                 settings.secret("terminal_key"), settings.pos_clock_skew_s, redis, clock
             ),
+            program=load_program(settings.points_program),
         )
 
     async def stop(self) -> None:
@@ -82,12 +86,17 @@ def provide_settings(state: State) -> Settings:
     return services_of(state).settings
 
 
+def provide_program(state: State) -> Program:
+    return services_of(state).program
+
+
 # Handler parameters name their dependencies explicitly (litestar 3 drops inference by name).
 Uow = NamedDependency[UnitOfWork]
 ClockDep = NamedDependency[Clock]
 IssuerDep = NamedDependency[TokenIssuer]
 LoginLimitsDep = NamedDependency[LoginLimits]
 SettingsDep = NamedDependency[Settings]
+ProgramDep = NamedDependency[Program]
 
 DEPENDENCIES = {
     "uow": Provide(provide_uow),
@@ -95,4 +104,5 @@ DEPENDENCIES = {
     "issuer": Provide(provide_issuer, sync_to_thread=False),
     "login_limits": Provide(provide_login_limits, sync_to_thread=False),
     "settings": Provide(provide_settings, sync_to_thread=False),
+    "program": Provide(provide_program, sync_to_thread=False),
 }

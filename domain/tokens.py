@@ -25,6 +25,7 @@ class AccessClaims(msgspec.Struct, frozen=True):
     audience: Audience
     role: str | None
     expires_at: datetime
+    device_slot: int | None = None
 
 
 class TokenInvalid(Exception):
@@ -36,7 +37,13 @@ class TokenExpired(TokenInvalid):
 
 
 def issue_access_token(
-    key: str, subject_id: uuid.UUID, audience: Audience, role: str | None, now: datetime, ttl: timedelta
+    key: str,
+    subject_id: uuid.UUID,
+    audience: Audience,
+    role: str | None,
+    now: datetime,
+    ttl: timedelta,
+    device_slot: int | None = None,
 ) -> tuple[str, datetime]:
     expires_at = now + ttl
     claims: dict[str, object] = {
@@ -48,6 +55,8 @@ def issue_access_token(
     }
     if role is not None:
         claims["role"] = role
+    if device_slot is not None:
+        claims["dev"] = device_slot
     return jwt.encode(claims, key, algorithm=ALGORITHM), expires_at
 
 
@@ -69,7 +78,14 @@ def read_access_token(key: str, token: str, audience: Audience, now: datetime) -
     if expires_at <= now:
         raise TokenExpired("access token expired")
     role = claims.get("role")
-    return AccessClaims(subject_id, audience, role if isinstance(role, str) else None, expires_at)
+    device_slot = claims.get("dev")
+    return AccessClaims(
+        subject_id,
+        audience,
+        role if isinstance(role, str) else None,
+        expires_at,
+        device_slot if isinstance(device_slot, int) else None,
+    )
 
 
 def new_refresh_token() -> str:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 import accounts.tables
+import infra.idempotency
+import points.tables
 import stores.tables
 import timeline.tables
 from infra.db import Base
 from timeline.partitions import is_partition
 
-TABLE_MODULES = (accounts.tables, stores.tables, timeline.tables)
+TABLE_MODULES = (accounts.tables, stores.tables, timeline.tables, points.tables, infra.idempotency)
 
 
 def target_metadata() -> MetaData:

@@ -1,0 +1,96 @@
+"""Member devices: each logged-in phone gets its own code secret, so it can show member codes offline.
+
+A device lives as long as the login session it came with: logging out (or deleting the account)
+revokes it, and a member can revoke a lost phone's device from another one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import msgspec
+from sqlalchemy import select, update
+
+from accounts.tables import Member
+from infra.db import UnitOfWork
+from points.errors import DeviceNotFound
+from points.member_codes import MAX_DEVICE_SLOT, STEP_S, device_code_secret, new_device_salt, secret_for_app
+from points.tables import MemberDevice
+
+CODE_ALGORITHM = "tsunagari-member-code-v1"
+
+
+class DeviceCredentials(msgspec.Struct, frozen=True):
+    """Given once, at login: what the app needs to compute member codes offline (see points.member_codes)."""
+
+    slot: int
+    code_secret: str
+    step_s: int = STEP_S
+    algorithm: str = CODE_ALGORITHM
+
+
+class DeviceView(msgspec.Struct, frozen=True):
+    slot: int
+    created_at: datetime
+    current: bool
+
+
+async def register_device(
+    uow: UnitOfWork, member_id: uuid.UUID, code_key: str, now: datetime
+) -> DeviceCredentials:
+    """Give a new login its device slot: the lowest free one, else the oldest device's (which is revoked)."""
+    # Serialise concurrent logins of one member so two never take the same slot.
+    await uow.session.execute(select(Member.id).where(Member.id == member_id).with_for_update())
+    devices = {
+        d.slot: d
+        for d in (
+            await uow.session.execute(select(MemberDevice).where(MemberDevice.member_id == member_id))
+        ).scalars()
+    }
+    free = [slot for slot in range(MAX_DEVICE_SLOT + 1) if slot not in devices or devices[slot].revoked_at]
+    slot = free[0] if free else min(devices.values(), key=lambda d: d.created_at).slot
+    salt = new_device_salt()
+    if slot in devices:
+        device = devices[slot]
+        device.secret_salt, device.created_at, device.revoked_at = salt, now, None
+    else:
+        uow.session.add(MemberDevice(member_id=member_id, slot=slot, secret_salt=salt, created_at=now))
+    await uow.session.flush()
+    return DeviceCredentials(
+        slot=slot, code_secret=secret_for_app(device_code_secret(code_key, member_id, slot, salt))
+    )
+
+
+async def revoke_device(uow: UnitOfWork, member_id: uuid.UUID, slot: int, now: datetime) -> None:
+    result = await uow.session.execute(
+        update(MemberDevice)
+        .where(
+            MemberDevice.member_id == member_id, MemberDevice.slot == slot, MemberDevice.revoked_at.is_(None)
+        )
+        .values(revoked_at=now)
+        .returning(MemberDevice.slot)
+    )
+    if result.scalar_one_or_none() is None:
+        raise DeviceNotFound()
+
+
+async def list_devices(uow: UnitOfWork, member_id: uuid.UUID, current_slot: int | None) -> list[DeviceView]:
+    rows = await uow.session.execute(
+        select(MemberDevice)
+        .where(MemberDevice.member_id == member_id, MemberDevice.revoked_at.is_(None))
+        .order_by(MemberDevice.slot)
+    )
+    return [
+        DeviceView(slot=d.slot, created_at=d.created_at, current=d.slot == current_slot)
+        for d in rows.scalars()
+    ]
+
+
+async def active_device_secret(
+    uow: UnitOfWork, member_id: uuid.UUID, slot: int, code_key: str
+) -> bytes | None:
+    device = await uow.session.get(MemberDevice, (member_id, slot))
+    if device is None or device.revoked_at is not None:
+        return None
+    return device_code_secret(code_key, member_id, slot, device.secret_salt)
