@@ -68,13 +68,18 @@ def read_access_token(key: str, token: str, audience: Audience, now: datetime) -
             algorithms=[ALGORITHM],
             audience=audience.value,
             issuer=ISSUER,
-            options={"verify_exp": False, "require": ["sub", "exp", "aud", "iss"]},
+            options={
+                "verify_exp": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+                "require": ["sub", "exp", "aud", "iss"],
+            },
         )
         subject_id = uuid.UUID(claims["sub"])
         expires_at = datetime.fromtimestamp(int(claims["exp"]), tz=now.tzinfo)
     except (jwt.InvalidTokenError, ValueError, TypeError) as error:
         raise TokenInvalid(str(error)) from error
-    # Expiry is checked against the injected clock rather than the wall clock.
+    # Time claims are checked against the injected clock (PyJWT would use the wall clock).
     if expires_at <= now:
         raise TokenExpired("access token expired")
     role = claims.get("role")

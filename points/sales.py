@@ -312,7 +312,7 @@ def _refund_amount(purchase: Purchase, request: RefundRequest) -> tuple[int, lis
         already = line.get("refunded_quantity", 0)
         if already + refund_line.quantity > line["quantity"]:
             raise RefundExceedsSale(f"line {refund_line.line_no}: more returned than sold")
-        line_amount = line["quantity"] * line["unit_price_minor"] - line.get("discount_minor", 0)
+        line_amount = SaleLine(**{k: v for k, v in line.items() if k != "refunded_quantity"}).amount_minor
         # Cumulative share of the line, so returning a line item by item adds up to exactly its amount.
         amount += proportional_share(
             line_amount,

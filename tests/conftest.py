@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
+import msgspec
 import pytest
 import uvicorn
 from sqlalchemy import make_url, text
@@ -29,6 +30,22 @@ from infra.db import Database, asyncpg_url, create_engine
 from infra.embedded import embedded_services
 from infra.migrate import upgrade
 from infra.settings import Settings, load_settings
+
+# Points become spendable two days after the sale and last 365 days (no month-end rounding), and stages
+# need far more miles than everyday test sales, so only the tests about stages reach one.
+TEST_PROGRAM = msgspec.json.encode(
+    {
+        "pending_days": 2,
+        "expire_at_month_end": False,
+        "stages": {
+            "thresholds": [
+                {"stage": "basic", "miles": 0, "bonus_points": 0},
+                {"stage": "silver", "miles": 100_000, "bonus_points": 500},
+                {"stage": "gold", "miles": 300_000, "bonus_points": 1_000},
+            ]
+        },
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -109,6 +126,7 @@ def settings(
         terminal_key=secrets.token_urlsafe(48),
         redis_key_prefix=f"tsunagari-test-{secrets.token_hex(4)}:",
         log_level="WARNING",
+        points_program=TEST_PROGRAM.decode(),
     )
 
 

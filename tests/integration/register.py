@@ -1,0 +1,104 @@
+"""Test helpers for the register: a store with a terminal, a member with a device, signed POS posts."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from domain.clock import Clock
+from points.member_codes import member_code, secret_from_app
+from tests.integration.factories import (
+    TerminalCredentials,
+    create_store,
+    create_terminal,
+    sign_up,
+    signed_headers,
+)
+
+
+@dataclass(frozen=True)
+class Shopper:
+    session: dict[str, Any]
+
+    @property
+    def card_number(self) -> str:
+        return str(self.session["member"]["card_number"])
+
+    def code(self, at: datetime) -> str:
+        """What the app computes offline from the device secret it got at login."""
+        device = self.session["device"]
+        return member_code(self.card_number, device["slot"], secret_from_app(device["code_secret"]), at)
+
+
+async def shopper(client: httpx.AsyncClient, **overrides: Any) -> Shopper:
+    return Shopper(await sign_up(client, **overrides))
+
+
+async def register(
+    client: httpx.AsyncClient, admin: dict[str, Any], code: str | None = None
+) -> TerminalCredentials:
+    store = await create_store(client, admin, **({"code": code} if code else {}))
+    return await create_terminal(client, admin, store["id"])
+
+
+def sale(
+    total: int,
+    *,
+    at: datetime,
+    code: str | None = None,
+    redeem: int = 0,
+    receipt: str | None = None,
+    lines: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "receipt_id": receipt or f"R-{secrets.token_hex(6)}",
+        "sold_at": at.isoformat(),
+        "currency": "JPY",
+        "total_minor": total,
+        "lines": lines
+        or [
+            {
+                "line_no": 1,
+                "sku": "4550002",
+                "category": "stationery",
+                "quantity": 1,
+                "unit_price_minor": total,
+            }
+        ],
+        "points_to_redeem": redeem,
+    }
+    if code is not None:
+        body["member_code"] = code
+    return body
+
+
+_attempts = itertools.count()
+
+
+async def pos(
+    client: httpx.AsyncClient,
+    clock: Clock,
+    terminal: TerminalCredentials,
+    path: str,
+    payload: dict[str, Any],
+    *,
+    key: str | None = None,
+    timestamp: int | None = None,
+) -> httpx.Response:
+    """A signed POS write, timed by the server's (test) clock. Successive attempts get distinct
+    timestamps within the accepted window, as a POS re-signing each attempt would."""
+    body = json.dumps(payload).encode()
+    stamp = timestamp if timestamp is not None else int(clock.now().timestamp()) - next(_attempts) % 200
+    headers = signed_headers(terminal, "POST", path, body, timestamp=stamp)
+    headers["Idempotency-Key"] = key or f"key-{secrets.token_hex(8)}"
+    return await client.post(path, content=body, headers=headers)
+
+
+def days_ago(now: datetime, days: float) -> datetime:
+    return now - timedelta(days=days)
