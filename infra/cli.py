@@ -3,31 +3,24 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import os
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
-from datetime import datetime, timedelta
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Sequence
 from types import FrameType
-from typing import TextIO, TypeVar
 
 from accounts.rules import StaffRole
 from domain.clock import SystemClock
-from domain.errors import DomainError
 from infra import migrate
-from infra.db import Database, create_engine
+from infra.cli_data import add_data_commands
+from infra.cli_runtime import in_loop, ready_database, run_reporting_errors
+from infra.db import Database
 from infra.demo import DemoCredentials, seed_demo
 from infra.embedded import embedded_services
 from infra.logging import configure_logging
-from infra.progress import ProgressBar
 from infra.settings import Settings, SettingsError, env_for_children, load_settings
-
-T = TypeVar("T")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -93,34 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     terminal_create.add_argument("--store", required=True, help="store code, e.g. TKY-GINZA")
     terminal_create.add_argument("--name", required=True)
     terminal_create.set_defaults(run=_terminal_create)
-    _add_timeline_commands(commands)
+    add_data_commands(commands)
     return parser
-
-
-def _add_timeline_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    traits = commands.add_parser("traits", help="member traits").add_subparsers(
-        required=True, metavar="ACTION"
-    )
-    traits.add_parser("rebuild", help="recompute every member's traits from the timeline").set_defaults(
-        run=_traits_rebuild
-    )
-    timeline = commands.add_parser("timeline", help="the interaction timeline").add_subparsers(
-        required=True, metavar="ACTION"
-    )
-    export = timeline.add_parser("export", help="stream events as NDJSON (oldest first)")
-    export.add_argument("--out", required=True, help="file to write, or - for stdout")
-    export.add_argument(
-        "--since", type=datetime.fromisoformat, help="occurred at or after (ISO 8601, with zone)"
-    )
-    export.add_argument("--until", type=datetime.fromisoformat, help="occurred before (ISO 8601, with zone)")
-    export.set_defaults(run=_timeline_export)
-    archive = timeline.add_parser("archive", help="export then drop events older than the retention horizon")
-    archive.add_argument("--out-dir", help="where the .ndjson.gz files go (default <data dir>/archive)")
-    archive.add_argument("--retention-days", type=int, help="default TSUNAGARI_TIMELINE_RETENTION_DAYS")
-    archive.set_defaults(run=_timeline_archive)
-    timeline.add_parser("partitions", help="create the coming months' partitions").set_defaults(
-        run=_timeline_partitions
-    )
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -129,9 +96,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     overrides = {"host": args.host, "port": args.port, "workers": args.workers}
     settings = load_settings(data_dir=settings.data_dir, **overrides)
     started = time.perf_counter()
-    with _ready_database(settings) as ready:
+    with ready_database(settings) as ready:
         if settings.database_url is None and ready.seed_demo_data:
-            _print_demo_credentials(_in_loop(ready, _seed(ready)), shown_terminals=3)
+            _print_demo_credentials(in_loop(ready, _seed(ready)), shown_terminals=3)
         # Worker processes build the app from the environment, so they see these exact settings.
         os.environ.update(env_for_children(ready))
         print(
@@ -167,19 +134,6 @@ def _exit_cleanly_on_stop_signals() -> None:
         signal.signal(stop_signal, stop)
 
 
-@contextmanager
-def _ready_database(settings: Settings) -> Iterator[Settings]:
-    """Start embedded servers where nothing is configured, and bring an embedded database up to date.
-
-    A configured database is migrated only by an explicit `tsunagari migrate`, as operators expect.
-    """
-    with embedded_services(settings) as ready:
-        assert ready.database_url is not None
-        if settings.database_url is None:
-            migrate.upgrade(ready.database_url)
-        yield ready
-
-
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     with embedded_services(settings) as ready:
         assert ready.database_url is not None
@@ -198,8 +152,8 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    with _ready_database(settings) as ready:
-        _print_demo_credentials(_in_loop(ready, _seed(ready)), shown_terminals=None)
+    with ready_database(settings) as ready:
+        _print_demo_credentials(in_loop(ready, _seed(ready)), shown_terminals=None)
     return 0
 
 
@@ -215,7 +169,7 @@ def _staff_create(args: argparse.Namespace, settings: Settings) -> int:
             )
         return f"created {staff.role} {staff.email} ({staff.id})"
 
-    return _run_reporting_errors(settings, create)
+    return run_reporting_errors(settings, create)
 
 
 def _terminal_create(args: argparse.Namespace, settings: Settings) -> int:
@@ -233,91 +187,7 @@ def _terminal_create(args: argparse.Namespace, settings: Settings) -> int:
             f"terminal {created.terminal.id}\nkey id: {created.key_id}\nsecret: {created.secret} (shown once)"
         )
 
-    return _run_reporting_errors(settings, create)
-
-
-def _traits_rebuild(args: argparse.Namespace, settings: Settings) -> int:
-    from timeline.rebuild import rebuild_traits
-
-    async def rebuild(db: Database) -> str:
-        bar = ProgressBar("members")
-        count = await rebuild_traits(db, SystemClock(), bar)
-        bar.finish()
-        return f"rebuilt traits of {count} members"
-
-    return _run_reporting_errors(settings, rebuild)
-
-
-def _timeline_export(args: argparse.Namespace, settings: Settings) -> int:
-    from timeline.export import export_events
-
-    async def export(db: Database) -> str:
-        bar = ProgressBar("events")
-        if args.out == "-":
-            count = await export_events(db, sys.stdout.buffer, args.since, args.until, bar)
-        else:
-            with open(args.out, "wb") as out:  # noqa: ASYNC230 - a CLI job; nothing else waits on this loop
-                count = await export_events(db, out, args.since, args.until, bar)
-        bar.finish()
-        return f"exported {count} events"
-
-    return _run_reporting_errors(settings, export, output=sys.stderr)
-
-
-def _timeline_archive(args: argparse.Namespace, settings: Settings) -> int:
-    from timeline.export import archive_before, purge_receipts
-    from timeline.partitions import month_start
-    from timeline.rules import MAX_EVENT_AGE
-
-    retention = timedelta(days=args.retention_days or settings.timeline_retention_days)
-    out_dir = Path(args.out_dir) if args.out_dir else settings.data_path / "archive"
-
-    async def archive(db: Database) -> str:
-        now = SystemClock().now()
-        bar = ProgressBar("archived events")
-        files = await archive_before(db, month_start((now - retention).date()), out_dir, bar)
-        purged = await purge_receipts(db, now - MAX_EVENT_AGE - timedelta(days=1))
-        return f"archived {len(files)} files to {out_dir}; purged {purged} old client event receipts"
-
-    return _run_reporting_errors(settings, archive)
-
-
-def _timeline_partitions(args: argparse.Namespace, settings: Settings) -> int:
-    from timeline.partitions import ensure_partitions
-
-    async def ensure(db: Database) -> str:
-        async with db.engine.begin() as connection:
-            created = await ensure_partitions(connection, SystemClock().now())
-        return f"created partitions: {', '.join(created) or 'none needed'}"
-
-    return _run_reporting_errors(settings, ensure)
-
-
-def _run_reporting_errors(
-    settings: Settings, action: Callable[[Database], Awaitable[str]], output: TextIO = sys.stdout
-) -> int:
-    with _ready_database(settings) as ready:
-        try:
-            print(_in_loop(ready, action), file=output)
-        except DomainError as error:
-            print(f"tsunagari: {error.code}: {error.detail}", file=sys.stderr)
-            return 1
-    return 0
-
-
-def _in_loop(settings: Settings, action: Callable[[Database], Awaitable[T]]) -> T:
-    """Run one async action with a database pool that lives exactly as long as the action."""
-    database_url = settings.database_url
-    assert database_url is not None
-
-    async def run() -> T:
-        db = Database(create_engine(database_url, pool_size=2))
-        try:
-            return await action(db)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(run())
+    return run_reporting_errors(settings, create)
 
 
 def _seed(settings: Settings) -> Callable[[Database], Awaitable[DemoCredentials]]:

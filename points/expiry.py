@@ -1,4 +1,4 @@
-"""Expiring lots past their date: a job (`tsunagari points expire`), safe to run any number of times."""
+"""Jobs on the ledger: expiring lots past their date, forgetting spent member codes. Safe to rerun."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from collections import defaultdict
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from domain.interactions import Channel, InteractionKind
 from infra.db import Database
 from points import ledger
-from points.tables import EntryKind, PointEntry, PointLot
+from points.tables import EntryKind, MemberCodeUse, PointEntry, PointLot
 from timeline.recording import record_many
 from timeline.rules import EventDraft
 
@@ -84,3 +84,10 @@ async def expire_due(db: Database, now: datetime) -> int:
                 now,
             )
             total += sum(expired.values())
+
+
+async def purge_code_uses(db: Database, now: datetime) -> int:
+    """Forget member codes whose validity window has passed (they can no longer be scanned anyway)."""
+    async with db.unit_of_work() as uow:
+        result = await uow.session.execute(delete(MemberCodeUse).where(MemberCodeUse.expires_at <= now))
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -10,6 +10,8 @@ import sys
 
 import httpx
 
+from domain.clock import SettableClock
+from infra.db import Database
 from infra.settings import Settings, env_for_children
 from tests.integration.factories import (
     PASSWORD,
@@ -109,3 +111,16 @@ async def test_timeline_commands(client: httpx.AsyncClient, settings: Settings) 
     assert "exported 1 events" in exported.stderr
     partitions = tsunagari(settings, "timeline", "partitions")
     assert partitions.returncode == 0, partitions.stderr
+
+
+def test_points_expire_and_a_worker_run(settings: Settings) -> None:
+    expired = tsunagari(settings, "points", "expire")
+    assert expired.returncode == 0, expired.stderr
+    assert "expired 0 points" in expired.stdout
+
+
+async def test_worker_jobs_run_once_each_under_their_lock(db: Database, clock: SettableClock) -> None:
+    from infra.worker import JOBS, run_job
+
+    ran = [await run_job(db, clock, job) for job in JOBS]
+    assert ran == [True] * len(JOBS)
