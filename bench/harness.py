@@ -14,7 +14,9 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -50,7 +52,7 @@ def bench_settings(database_url: str, workers: int) -> Settings:
         code_signing_key=secrets.token_urlsafe(48),
         terminal_key=secrets.token_urlsafe(48),
         workers=workers,
-        log_level="WARNING",
+        log_level=os.environ.get("TSUNAGARI_BENCH_LOG_LEVEL", "WARNING"),
         redis_key_prefix=f"bench-{secrets.token_hex(4)}:",
         database_pool_size=20,
     )
@@ -67,11 +69,13 @@ def free_port() -> int:
 def running_server(settings: Settings) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, **env_for_children(settings), "TSUNAGARI_PORT": str(port)}
+    log_path = os.path.join(tempfile.gettempdir(), "tsunagari-bench-server.log")
+    log_file = open(log_path, "w")  # noqa: SIM115 - closed when the server stops
     process = subprocess.Popen(
         [sys.executable, "-m", "infra.cli", "serve", "--port", str(port)],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -88,6 +92,7 @@ def running_server(settings: Settings) -> Iterator[str]:
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
+        log_file.close()
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,7 @@ async def run_load(
     """`requests` calls of `send(client, n)` by `concurrency` workers; bounded in count, so it ends."""
     latencies: list[float] = []
     errors = 0
+    error_codes: Counter[str] = Counter()
     counter = iter(range(requests))
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
 
@@ -136,8 +142,11 @@ async def run_load(
                 latencies.append((time.perf_counter() - started) * 1000)
                 if response.status_code >= 400:
                     errors += 1
+                    error_codes[response.json().get("code", str(response.status_code))] += 1
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         seconds = time.perf_counter() - started
+    if error_codes:
+        print(f"  errors by code: {dict(error_codes)}")
     return LoadResult(requests, errors, seconds, latencies)

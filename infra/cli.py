@@ -116,6 +116,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=10,
+            # Longer than load balancers' idle timeout (often 60 s), so the balancer closes idle
+            # connections first and never sends a request into one the server is closing.
+            timeout_keep_alive=75,
         )
     return 0
 

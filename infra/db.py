@@ -45,7 +45,10 @@ def create_engine(url: str, pool_size: int) -> AsyncEngine:
     return create_async_engine(
         asyncpg_url(url),
         pool_size=pool_size,
-        max_overflow=pool_size,
+        # No overflow: connections opened past the pool are closed after one use, so under sustained
+        # load each request would pay a new connection and cold prepared statements. Requests queue.
+        max_overflow=0,
+        pool_timeout=30,
         pool_pre_ping=True,
         connect_args={"server_settings": {"application_name": "tsunagari", "timezone": "UTC"}},
     )

@@ -144,21 +144,28 @@ def add_to_sums(sums: ActivitySums, member_id: uuid.UUID, delta: DailyDelta) -> 
         total[column] += getattr(delta, column)
 
 
-async def add_daily_activity(uow: UnitOfWork, sums: ActivitySums) -> None:
-    """Add per-(member, day, store) sums to the stored rows, creating rows that do not exist yet."""
+def _activity_upsert() -> Any:
     statement = pg_insert(MemberDailyActivity)
-    statement = statement.on_conflict_do_update(
+    return statement.on_conflict_do_update(
         index_elements=["member_id", "day", "store_key"],
         set_={
             column: getattr(MemberDailyActivity, column) + getattr(statement.excluded, column)
             for column in _ACTIVITY_SUMS
         },
     )
+
+
+# Built once: composing it per call was a fifth of the cost of recording a purchase.
+_ADD_ACTIVITY = _activity_upsert()
+
+
+async def add_daily_activity(uow: UnitOfWork, sums: ActivitySums) -> None:
+    """Add per-(member, day, store) sums to the stored rows, creating rows that do not exist yet."""
     rows = [
         {"member_id": member_id, "day": day, "store_key": store_key, **values}
         for (member_id, day, store_key), values in sorted(sums.items())  # a fixed lock order again
     ]
-    await uow.session.execute(statement, rows)
+    await uow.session.execute(_ADD_ACTIVITY, rows)
 
 
 def activity_of(row: MemberDailyActivity) -> DailyDelta:

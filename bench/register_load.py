@@ -1,0 +1,292 @@
+"""The register under load: POST /v1/pos/purchases and GET /v1/app/points at 16 and 64 concurrent clients.
+
+    .venv/bin/python -m bench.register_load [--members 2000] [--requests 2000]
+
+Every purchase is a real signed request with its own Idempotency-Key; two out of three carry a fresh
+rotating member code (computed like the app does), one in ten of those also redeems a point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import secrets
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import msgspec
+from sqlalchemy import insert
+
+from accounts.rules import new_card_number
+from accounts.tables import Member
+from bench.harness import LoadResult, bench_settings, fresh_database, run_load, running_server
+from domain.clock import SystemClock
+from domain.ids import new_id
+from domain.tokens import Audience, issue_access_token
+from infra.db import Database, create_engine
+from infra.settings import Settings
+from points.member_codes import device_code_secret, member_code, new_device_salt
+from points.tables import MemberDevice
+from stores.pos_signature import canonical_request, sign
+from stores.schemas import StoreDraft, TerminalDraft
+from stores.service import create_store, create_terminal
+
+TERMINALS = 64
+
+
+async def seed(
+    url: str, terminal_key: str, code_key: str, members: int
+) -> tuple[list[tuple[str, str]], list[tuple[uuid.UUID, str, bytes]]]:
+    db = Database(create_engine(url, pool_size=2))
+    clock = SystemClock()
+    now = clock.now()
+    terminals = []
+    shoppers = []
+    async with db.unit_of_work() as uow:
+        for n in range(TERMINALS // 4):
+            store = await create_store(
+                uow,
+                clock,
+                StoreDraft(
+                    code=f"BENCH-{n:03d}",
+                    name=f"Bench {n}",
+                    address="Tokyo",
+                    latitude=35.68,
+                    longitude=139.76,
+                ),
+            )
+            for register_no in range(4):
+                created = await create_terminal(
+                    uow, clock, terminal_key, store.id, TerminalDraft(name=f"R{register_no}")
+                )
+                terminals.append((created.key_id, created.secret))
+        member_rows, device_rows = [], []
+        for n in range(members):
+            member_id, card, salt = new_id(), new_card_number(), new_device_salt()
+            member_rows.append(
+                {
+                    "id": member_id,
+                    "card_number": card,
+                    "email": f"bench{n}@example.jp",
+                    "password_hash": "x",
+                    "display_name": f"Bench {n}",
+                    "time_zone": "Asia/Tokyo",
+                    "locale": "ja-JP",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            device_rows.append({"member_id": member_id, "slot": 0, "secret_salt": salt, "created_at": now})
+            shoppers.append((member_id, card, device_code_secret(code_key, member_id, 0, salt)))
+        await uow.session.execute(insert(Member), member_rows)
+        await uow.session.execute(insert(MemberDevice), device_rows)
+    await db.dispose()
+    return terminals, shoppers
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--members", type=int, default=2000)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--seconds", type=int, default=15, help="duration of each wrk run")
+    parser.add_argument(
+        "--python-client", action="store_true", help="use the Python client even if wrk is here"
+    )
+    args = parser.parse_args()
+    url = await fresh_database("tsunagari_bench_register")
+    # Static card numbers let pre-signed wrk requests carry a member without a code expiring meanwhile.
+    settings = msgspec.structs.replace(
+        bench_settings(url, workers=2), points_program='{"allow_static_card_numbers": true}'
+    )
+    terminals, shoppers = await seed(
+        url, settings.secret("terminal_key"), settings.secret("code_signing_key"), args.members
+    )
+    rng = random.Random(3)
+    run_id = secrets.token_hex(4)
+
+    def purchase_sender(concurrency: int) -> Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]:
+        async def send(client: httpx.AsyncClient, n: int) -> httpx.Response:
+            terminal_no = n % concurrency
+            key_id, secret = terminals[terminal_no]
+            now = datetime.now(UTC)
+            total = rng.randrange(300, 20_000)
+            body: dict[str, object] = {
+                "receipt_id": f"B-{run_id}-{concurrency}-{n}",
+                "sold_at": now.isoformat(),
+                "currency": "JPY",
+                "total_minor": total,
+                "lines": [
+                    {
+                        "line_no": 1,
+                        "sku": "4550002",
+                        "category": "stationery",
+                        "quantity": 1,
+                        "unit_price_minor": total,
+                    }
+                ],
+            }
+            if n % 3:
+                # Shoppers of a store stay at that store: one code at two stores at once is refused.
+                store_no = terminal_no // 4
+                _, card, device_secret = shoppers[
+                    store_no + len(terminals) // 4 * rng.randrange(len(shoppers) * 4 // len(terminals))
+                ]
+                body["member_code"] = member_code(card, 0, device_secret, now)
+            raw = json.dumps(body).encode()
+            stamp = str(int(now.timestamp()))
+            headers = {
+                "Tsunagari-Key-Id": key_id,
+                "Tsunagari-Timestamp": stamp,
+                "Content-Type": "application/json",
+                "Tsunagari-Signature": sign(
+                    secret, canonical_request("POST", "/v1/pos/purchases", stamp, raw)
+                ),
+                "Idempotency-Key": f"bench-{run_id}-{concurrency}-{n}",
+            }
+            return await client.post("/v1/pos/purchases", content=raw, headers=headers)
+
+        return send
+
+    tokens = [
+        issue_access_token(
+            settings.secret("jwt_signing_key"),
+            member_id,
+            Audience.MEMBER,
+            None,
+            datetime.now(UTC),
+            timedelta(hours=2),
+            0,
+        )[0]
+        for member_id, _, _ in shoppers
+    ]
+
+    async def read_points(client: httpx.AsyncClient, n: int) -> httpx.Response:
+        return await client.get(
+            "/v1/app/points", headers={"Authorization": f"Bearer {tokens[n % len(tokens)]}"}
+        )
+
+    if shutil.which("wrk") and not args.python_client:
+        await with_wrk(settings, terminals, shoppers, tokens, args.seconds)
+        return
+    results: list[tuple[str, LoadResult]] = []
+    with running_server(settings) as base:
+        await run_load(16, 100, read_points, base)  # warm-up
+        for concurrency in (16, 64):
+            results.append(
+                (
+                    f"POST /v1/pos/purchases, {concurrency} terminals",
+                    await run_load(concurrency, args.requests, purchase_sender(concurrency), base),
+                )
+            )
+        for concurrency in (16, 64):
+            results.append(
+                (
+                    f"GET /v1/app/points, {concurrency} clients",
+                    await run_load(concurrency, args.requests, read_points, base),
+                )
+            )
+    for label, result in results:
+        print(result.line(label))
+
+
+WRK_THREADS = 2
+
+
+def purchase_lines(
+    terminals: list[tuple[str, str]],
+    shoppers: list[tuple[uuid.UUID, str, bytes]],
+    concurrency: int,
+    count: int,
+    tag: str,
+) -> list[str]:
+    """Pre-signed purchases; two in three carry a member (static card number, see above)."""
+    rng = random.Random(concurrency)
+    now = datetime.now(UTC)
+    stamp = str(int(now.timestamp()))
+    lines = []
+    for n in range(count):
+        key_id, secret = terminals[n % concurrency]
+        total = rng.randrange(300, 20_000)
+        body: dict[str, object] = {
+            "receipt_id": f"W-{tag}-{n}",
+            "sold_at": now.isoformat(),
+            "currency": "JPY",
+            "total_minor": total,
+            "lines": [
+                {
+                    "line_no": 1,
+                    "sku": "4550002",
+                    "category": "stationery",
+                    "quantity": 1,
+                    "unit_price_minor": total,
+                }
+            ],
+        }
+        if n % 3:
+            body["member_code"] = shoppers[rng.randrange(len(shoppers))][1]
+        raw = json.dumps(body, separators=(",", ":"))
+        signature = sign(secret, canonical_request("POST", "/v1/pos/purchases", stamp, raw.encode()))
+        lines.append(
+            "\t".join(["POST", "/v1/pos/purchases", key_id, stamp, signature, f"wrk-{tag}-{n:06d}", "-", raw])
+        )
+    return lines
+
+
+def wrk(base: str, path: str, connections: int, seconds: int, lines: list[str]) -> str:
+    with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as handle:
+        handle.write("\n".join(lines) + "\n")
+    script = Path(__file__).parent / "wrk" / "replay.lua"
+    env = {**os.environ, "REQUESTS": handle.name, "THREADS": str(WRK_THREADS)}
+    out = subprocess.run(
+        [
+            shutil.which("wrk") or "wrk",
+            f"-t{WRK_THREADS}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            base + path,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    os.unlink(handle.name)
+    keep = ("Requests/sec", " 50%", " 99%", "Non-2xx", "requests in")
+    return "\n".join(line for line in out.splitlines() if any(k in line for k in keep))
+
+
+async def with_wrk(
+    settings: Settings,
+    terminals: list[tuple[str, str]],
+    shoppers: list[tuple[uuid.UUID, str, bytes]],
+    tokens: list[str],
+    seconds: int,
+) -> None:
+    """wrk (C) as the load generator: a Python client saturates these two cores before the server does."""
+    with running_server(settings) as base:
+        for concurrency in (16, 64):
+            lines = purchase_lines(terminals, shoppers, concurrency, 400 * seconds, f"{concurrency}")
+            print(f"POST /v1/pos/purchases, {concurrency} terminals (wrk, {seconds}s):")
+            print(wrk(base, "/v1/pos/purchases", concurrency, seconds, lines))
+        reads = [f"GET\t/v1/app/points\t-\t-\t-\t-\t{token}\t-" for token in tokens]
+        for concurrency in (16, 64):
+            print(f"GET /v1/app/points, {concurrency} clients (wrk, {seconds}s):")
+            print(wrk(base, "/v1/app/points", concurrency, seconds, reads * 20))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
