@@ -2,6 +2,7 @@
 
     python pos_client.py --base-url http://127.0.0.1:8000 --key-id tk_... --secret ts_... terminal
     python pos_client.py ... heartbeat --software-version "regi 4.2"
+    python pos_client.py ... post /v1/pos/purchases sale.json [--idempotency-key K]
 
 Copy it into a POS integration as a starting point; docs/pos-integration.md explains each step.
 """

@@ -6,6 +6,7 @@ import asyncio
 import importlib.util
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -181,3 +182,30 @@ async def test_documented_example_client_talks_to_the_server(
     assert body["store_code"] == "TKY-GINZA"
     status, body = await asyncio.to_thread(client.request, "GET", "/v1/pos/terminal")
     assert (status, body["terminal_id"]) == (200, terminal.terminal_id)
+
+
+async def test_documented_example_client_posts_a_sale_exactly_once(
+    base_url: str, terminal: TerminalCredentials
+) -> None:
+    spec = importlib.util.spec_from_file_location("pos_client", EXAMPLE_CLIENT)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    client = module.PosClient(base_url, terminal.key_id, terminal.secret)
+    sale = {
+        "receipt_id": "EX-1",
+        "sold_at": datetime.now(UTC).isoformat(),
+        "currency": "JPY",
+        "total_minor": 500,
+        "lines": [{"line_no": 1, "sku": "X", "category": "food", "quantity": 1, "unit_price_minor": 500}],
+    }
+    first = await asyncio.to_thread(
+        client.request, "POST", "/v1/pos/purchases", sale, idempotency_key="ex-sale-0001"
+    )
+    await asyncio.sleep(1.1)  # a retry in a later second: signed anew, same key
+    again = await asyncio.to_thread(
+        client.request, "POST", "/v1/pos/purchases", sale, idempotency_key="ex-sale-0001"
+    )
+    assert first[0] == again[0] == 201, (first, again)
+    assert first[1] == again[1]
