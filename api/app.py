@@ -12,8 +12,10 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from api.app_accounts import AppAccountController
 from api.app_points import AppPointsController
+from api.app_stores import AppStoreController
 from api.app_timeline import AppTimelineController
 from api.console_accounts import ConsoleAccountController
+from api.console_fraud import ConsoleFraudController
 from api.console_members import ConsoleTimelineController
 from api.console_stores import ConsoleStoreController
 from api.health import healthz, readyz
@@ -57,6 +59,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             AppTimelineController,
             ConsoleTimelineController,
             AppPointsController,
+            AppStoreController,
+            ConsoleFraudController,
         ],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,

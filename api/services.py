@@ -12,6 +12,8 @@ from litestar.di import NamedDependency, Provide
 from accounts.login_limits import LoginLimits
 from accounts.sessions import TokenIssuer
 from domain.clock import Clock
+from geofence.catalog import StoreCatalog
+from geofence.rules import CheckInPolicy, load_check_in_policy
 from infra.db import Database, UnitOfWork, create_engine
 from infra.redis import RedisKeys, connect_redis
 from infra.settings import Settings
@@ -29,6 +31,8 @@ class Services:
     login_limits: LoginLimits
     pos_auth: PosAuthenticator
     program: Program
+    check_in_policy: CheckInPolicy
+    store_catalog: StoreCatalog
 
     @classmethod
     def start(cls, settings: Settings, clock: Clock) -> Services:
@@ -52,6 +56,8 @@ class Services:
                 settings.secret("terminal_key"), settings.pos_clock_skew_s, redis, clock
             ),
             program=load_program(settings.points_program),
+            check_in_policy=load_check_in_policy(settings.check_in_policy),
+            store_catalog=StoreCatalog(),
         )
 
     async def stop(self) -> None:

@@ -55,6 +55,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     timeline_retention_days: Annotated[int, msgspec.Meta(ge=90)] = 730
     idempotency_ttl_s: PositiveSeconds = 7 * 24 * 3600
     points_program: str | None = None  # JSON of points.program.Program; unset: the defaults
+    check_in_policy: str | None = None  # JSON of geofence.rules.CheckInPolicy; unset: the defaults
 
     @property
     def is_embedded(self) -> bool:

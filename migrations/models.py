@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 import accounts.tables
+import geofence.tables
 import infra.idempotency
 import points.tables
 import stores.tables
@@ -12,7 +13,14 @@ import timeline.tables
 from infra.db import Base
 from timeline.partitions import is_partition
 
-TABLE_MODULES = (accounts.tables, stores.tables, timeline.tables, points.tables, infra.idempotency)
+TABLE_MODULES = (
+    accounts.tables,
+    stores.tables,
+    timeline.tables,
+    points.tables,
+    infra.idempotency,
+    geofence.tables,
+)
 
 
 def target_metadata() -> MetaData:

@@ -78,10 +78,11 @@ class Campaign(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ValueError(f"campaign {self.name!r}: ends_at must be after starts_at")
         _check_percent(f"campaign {self.name!r}", self.percent)
 
-    def applies(self, category: str, store_id: uuid.UUID, sold_at: datetime) -> bool:
+    def applies(self, category: str | None, store_id: uuid.UUID, sold_at: datetime) -> bool:
+        """`category` None: the question is not about a product line (e.g. a check-in)."""
         return (
             self.starts_at <= sold_at < self.ends_at
-            and (not self.categories or category in self.categories)
+            and (not self.categories or category is None or category in self.categories)
             and (not self.store_ids or store_id in self.store_ids)
         )
 

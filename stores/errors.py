@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from domain.errors import Conflict, Forbidden, NotFound, Unauthenticated
+from domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 
 
 class StoreNotFound(NotFound):
     code = "store_not_found"
     title = "No such store"
+
+
+class InvalidOpeningHours(InvalidInput):
+    code = "invalid_opening_hours"
+    title = "Opening hours must be HH:MM intervals that close after they open, per weekday"
 
 
 class StoreCodeTaken(Conflict):

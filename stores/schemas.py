@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -18,6 +18,10 @@ Longitude = Annotated[float, msgspec.Meta(ge=-180.0, le=180.0, examples=[139.765
 RadiusM = Annotated[int, msgspec.Meta(ge=MIN_CHECK_IN_RADIUS_M, le=MAX_CHECK_IN_RADIUS_M)]
 TimeZoneName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["Asia/Tokyo"])]
 TerminalName = Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
+ClockTime = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", examples=["10:00"])]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+Hours = dict[Weekday, Annotated[list[tuple[ClockTime, ClockTime]], msgspec.Meta(max_length=4)]]
+Polygon = Annotated[list[tuple[Latitude, Longitude]], msgspec.Meta(min_length=3, max_length=100)]
 
 
 class StoreDraft(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -29,6 +33,9 @@ class StoreDraft(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     time_zone: TimeZoneName = "Asia/Tokyo"
     check_in_radius_m: RadiusM = DEFAULT_CHECK_IN_RADIUS_M
     status: StoreStatus = StoreStatus.OPEN
+    opening_hours: Hours | None = None
+    fence_polygon: Polygon | None = None
+    geofence_enabled: bool = True
 
 
 class StoreChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -41,6 +48,9 @@ class StoreChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     time_zone: TimeZoneName | None = None
     check_in_radius_m: RadiusM | None = None
     status: StoreStatus | None = None
+    opening_hours: Hours | None = None
+    fence_polygon: Polygon | None = None
+    geofence_enabled: bool | None = None
 
 
 class StoreView(msgspec.Struct, frozen=True):
@@ -53,6 +63,9 @@ class StoreView(msgspec.Struct, frozen=True):
     time_zone: str
     check_in_radius_m: int
     status: StoreStatus
+    opening_hours: dict[str, list[tuple[str, str]]] | None
+    fence_polygon: list[tuple[float, float]] | None
+    geofence_enabled: bool
     created_at: datetime
     updated_at: datetime
 

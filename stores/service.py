@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from domain.clock import Clock
 from domain.geo import checked_time_zone
+from geofence.errors import InvalidPolygon
+from geofence.geometry import validate_polygon
 from infra.db import UnitOfWork
 from infra.pages import fetch_page
-from stores.errors import StoreArchived, StoreCodeTaken, StoreNotFound, TerminalNotFound
+from stores.errors import InvalidOpeningHours, StoreArchived, StoreCodeTaken, StoreNotFound, TerminalNotFound
 from stores.pos_signature import derive_terminal_secret, new_key_id, new_salt, secret_digest
+from stores.rules import check_opening_hours
 from stores.schemas import (
     StoreChanges,
     StoreDraft,
@@ -23,7 +29,7 @@ from stores.schemas import (
     TerminalPage,
     TerminalView,
 )
-from stores.tables import Store, Terminal
+from stores.tables import Store, StoreCatalogVersion, Terminal
 
 
 def store_view(store: Store) -> StoreView:
@@ -37,6 +43,9 @@ def store_view(store: Store) -> StoreView:
         time_zone=store.time_zone,
         check_in_radius_m=store.check_in_radius_m,
         status=store.status,
+        opening_hours=store.opening_hours,
+        fence_polygon=[(lat, lon) for lat, lon in store.fence_polygon] if store.fence_polygon else None,
+        geofence_enabled=store.geofence_enabled,
         created_at=store.created_at,
         updated_at=store.updated_at,
     )
@@ -66,11 +75,43 @@ async def create_store(uow: UnitOfWork, clock: Clock, draft: StoreDraft) -> Stor
         check_in_radius_m=draft.check_in_radius_m,
         time_zone=checked_time_zone(draft.time_zone),
         status=draft.status,
+        opening_hours=_checked_hours(draft.opening_hours),
+        fence_polygon=_checked_polygon(draft.fence_polygon),
+        geofence_enabled=draft.geofence_enabled,
         created_at=now,
         updated_at=now,
     )
     await uow.add_unique(store, StoreCodeTaken(f"store code {draft.code} is taken"))
+    await bump_catalog_version(uow)
     return store_view(store)
+
+
+def _checked_hours(hours: Mapping[Any, Sequence[tuple[str, str]]] | None) -> dict[str, Any] | None:
+    if hours is None:
+        return None
+    try:
+        check_opening_hours(hours)
+        return {day: [list(span) for span in spans] for day, spans in hours.items()}
+    except ValueError as error:
+        raise InvalidOpeningHours(str(error)) from error
+
+
+def _checked_polygon(vertices: list[tuple[float, float]] | None) -> list[list[float]] | None:
+    if vertices is None:
+        return None
+    try:
+        return [[lat, lon] for lat, lon in validate_polygon(vertices)]
+    except ValueError as error:
+        raise InvalidPolygon(str(error)) from error
+
+
+async def bump_catalog_version(uow: UnitOfWork) -> None:
+    statement = pg_insert(StoreCatalogVersion).values(id=1, version=1)
+    await uow.session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["id"], set_={"version": StoreCatalogVersion.version + 1}
+        )
+    )
 
 
 async def list_stores(uow: UnitOfWork, cursor: str | None, limit: int) -> StorePage:
@@ -88,11 +129,17 @@ async def update_store(
     uow: UnitOfWork, clock: Clock, store_id: uuid.UUID, changes: StoreChanges
 ) -> StoreView:
     store = await _active_store(uow, store_id, for_update=True)
+    checks: dict[str, Callable[[Any], Any]] = {
+        "time_zone": checked_time_zone,
+        "opening_hours": _checked_hours,
+        "fence_polygon": _checked_polygon,
+    }
     for field in StoreChanges.__struct_fields__:
         value = getattr(changes, field)
         if value is not None:
-            setattr(store, field, checked_time_zone(value) if field == "time_zone" else value)
+            setattr(store, field, checks.get(field, lambda v: v)(value))
     store.updated_at = clock.now()
+    await bump_catalog_version(uow)
     return store_view(store)
 
 
@@ -102,6 +149,7 @@ async def archive_store(uow: UnitOfWork, clock: Clock, store_id: uuid.UUID) -> N
     now = clock.now()
     store.archived_at = now
     store.updated_at = now
+    await bump_catalog_version(uow)
     await uow.session.execute(
         update(Terminal)
         .where(Terminal.store_id == store.id, Terminal.disabled_at.is_(None))

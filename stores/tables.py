@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import CheckConstraint, Float, ForeignKey, LargeBinary, String
+from sqlalchemy import BigInteger, CheckConstraint, Float, ForeignKey, LargeBinary, String, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.ids import new_id
@@ -28,12 +30,27 @@ class Store(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     archived_at: Mapped[datetime | None]
+    opening_hours: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    fence_polygon: Mapped[list[list[float]] | None] = mapped_column(
+        JSONB
+    )  # [[lat, lon], ...] for malls, stations
+    geofence_enabled: Mapped[bool] = mapped_column(server_default=text("true"))
 
     __table_args__ = (
         CheckConstraint("latitude BETWEEN -90 AND 90", name="latitude_range"),
         CheckConstraint("longitude BETWEEN -180 AND 180", name="longitude_range"),
         CheckConstraint("check_in_radius_m BETWEEN 50 AND 5000", name="radius_range"),
     )
+
+
+class StoreCatalogVersion(Base):
+    """One row, bumped in the transaction of every store change: processes caching the store catalogue
+    (the nearest-store index) compare it to know when to rebuild, consistently with what they read."""
+
+    __tablename__ = "store_catalog_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
 
 
 class Terminal(Base):

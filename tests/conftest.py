@@ -127,6 +127,9 @@ def settings(
         redis_key_prefix=f"tsunagari-test-{secrets.token_hex(4)}:",
         log_level="WARNING",
         points_program=TEST_PROGRAM.decode(),
+        check_in_policy='{"attempts_per_hour": 12}',
+        # Tests move the clock by hours and days; a day-long access token keeps their sessions alive.
+        access_token_ttl_s=24 * 3600,
     )
 
 
