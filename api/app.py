@@ -43,6 +43,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         app.state.services = services
         async with services.db.engine.begin() as connection:
             await ensure_partitions(connection, clock.now())
+        # Build the nearest-store index now rather than on the first store search.
+        async with services.db.unit_of_work() as uow:
+            await services.store_catalog.current(uow)
         try:
             yield
         finally:
