@@ -7,16 +7,7 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from api.auth import MEMBER, Member
-from api.params import (
-    DEFAULT_LIMIT,
-    Cursor,
-    Kinds,
-    PageSize,
-    PhaseParam,
-    Since,
-    Until,
-    timeline_filter,
-)
+from api.params import TIMELINE_QUERY, TimelineQueryDep
 from api.services import ClockDep, Uow
 from timeline import service
 from timeline.schemas import BatchResult, EventBatch, TimelinePage
@@ -39,17 +30,7 @@ class AppTimelineController(Controller):
     ) -> BatchResult:
         return await service.ingest_app_events(uow, member.member_id, data, clock.now())
 
-    @get("/timeline", summary="My interactions, newest first")
-    async def my_timeline(
-        self,
-        uow: Uow,
-        member: Member,
-        kinds: Kinds = None,
-        phase: PhaseParam = None,
-        since: Since = None,
-        until: Until = None,
-        cursor: Cursor = None,
-        limit: PageSize = DEFAULT_LIMIT,
-    ) -> TimelinePage:
-        filters = timeline_filter(kinds, phase, since, until)
-        return await service.own_timeline(uow, member.member_id, filters, cursor, limit)
+    @get("/timeline", summary="My interactions, newest first", dependencies=TIMELINE_QUERY)
+    async def my_timeline(self, uow: Uow, member: Member, timeline_query: TimelineQueryDep) -> TimelinePage:
+        q = timeline_query
+        return await service.own_timeline(uow, member.member_id, q.filters, q.cursor, q.limit)

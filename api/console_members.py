@@ -8,16 +8,7 @@ from litestar import Controller, get
 from litestar.params import FromPath
 
 from api.auth import STAFF, Staff
-from api.params import (
-    DEFAULT_LIMIT,
-    Cursor,
-    Kinds,
-    PageSize,
-    PhaseParam,
-    Since,
-    Until,
-    timeline_filter,
-)
+from api.params import TIMELINE_QUERY, TimelineQueryDep
 from api.services import ClockDep, Uow
 from timeline import service
 from timeline.schemas import MemberTraitsView, TimelinePage
@@ -29,21 +20,16 @@ class ConsoleTimelineController(Controller):
     security = [{"staff": []}]
     dependencies = STAFF
 
-    @get("/members/{member_id:uuid}/timeline", summary="One member's interactions, newest first")
+    @get(
+        "/members/{member_id:uuid}/timeline",
+        summary="One member's interactions, newest first",
+        dependencies=TIMELINE_QUERY,
+    )
     async def member_timeline(
-        self,
-        uow: Uow,
-        staff: Staff,
-        member_id: FromPath[uuid.UUID],
-        kinds: Kinds = None,
-        phase: PhaseParam = None,
-        since: Since = None,
-        until: Until = None,
-        cursor: Cursor = None,
-        limit: PageSize = DEFAULT_LIMIT,
+        self, uow: Uow, staff: Staff, member_id: FromPath[uuid.UUID], timeline_query: TimelineQueryDep
     ) -> TimelinePage:
-        filters = timeline_filter(kinds, phase, since, until)
-        return await service.member_timeline(uow, member_id, filters, cursor, limit)
+        q = timeline_query
+        return await service.member_timeline(uow, member_id, q.filters, q.cursor, q.limit)
 
     @get("/members/{member_id:uuid}/traits", summary="One member's traits, health score and lifecycle stage")
     async def member_traits(
@@ -51,18 +37,13 @@ class ConsoleTimelineController(Controller):
     ) -> MemberTraitsView:
         return await service.member_traits(uow, member_id, clock.now())
 
-    @get("/stores/{store_id:uuid}/activity", summary="A store's recent interactions, newest first")
+    @get(
+        "/stores/{store_id:uuid}/activity",
+        summary="A store's recent interactions, newest first",
+        dependencies=TIMELINE_QUERY,
+    )
     async def store_activity(
-        self,
-        uow: Uow,
-        staff: Staff,
-        store_id: FromPath[uuid.UUID],
-        kinds: Kinds = None,
-        phase: PhaseParam = None,
-        since: Since = None,
-        until: Until = None,
-        cursor: Cursor = None,
-        limit: PageSize = DEFAULT_LIMIT,
+        self, uow: Uow, staff: Staff, store_id: FromPath[uuid.UUID], timeline_query: TimelineQueryDep
     ) -> TimelinePage:
-        filters = timeline_filter(kinds, phase, since, until)
-        return await service.store_activity(uow, store_id, filters, cursor, limit)
+        q = timeline_query
+        return await service.store_activity(uow, store_id, q.filters, q.cursor, q.limit)

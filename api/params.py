@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
+from litestar.di import NamedDependency, Provide
 from litestar.params import QueryParameter
 
 from domain.interactions import InteractionKind, Phase
@@ -22,7 +24,25 @@ Until = Annotated[datetime | None, QueryParameter(description="occurred before (
 DEFAULT_LIMIT = DEFAULT_PAGE_SIZE
 
 
-def timeline_filter(
-    kinds: list[InteractionKind] | None, phase: Phase | None, since: datetime | None, until: datetime | None
-) -> TimelineFilter:
-    return TimelineFilter(kinds=frozenset(kinds) if kinds else None, phase=phase, since=since, until=until)
+@dataclass(frozen=True)
+class TimelineQuery:
+    filters: TimelineFilter
+    cursor: str | None
+    limit: int
+
+
+def provide_timeline_query(
+    kinds: Kinds = None,
+    phase: PhaseParam = None,
+    since: Since = None,
+    until: Until = None,
+    cursor: Cursor = None,
+    limit: PageSize = DEFAULT_LIMIT,
+) -> TimelineQuery:
+    """The filters and page every timeline listing takes, declared once."""
+    filters = TimelineFilter(kinds=frozenset(kinds) if kinds else None, phase=phase, since=since, until=until)
+    return TimelineQuery(filters, cursor, limit)
+
+
+TIMELINE_QUERY = {"timeline_query": Provide(provide_timeline_query, sync_to_thread=False)}
+TimelineQueryDep = NamedDependency[TimelineQuery]

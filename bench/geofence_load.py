@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from geopy.distance import geodesic
 
-from bench.harness import bench_settings, fresh_database, running_server
+from bench.harness import bench_settings, copy_members, fresh_database, running_server
 from bench.register_load import wrk
 from domain.ids import new_id
 from domain.tokens import Audience, issue_access_token
@@ -61,7 +61,6 @@ async def load(
                 True,
             )
         )
-    member_ids = [new_id() for _ in range(members)]
     connection = await asyncpg.connect(url)
     try:
         await connection.copy_records_to_table(
@@ -82,24 +81,7 @@ async def load(
                 "geofence_enabled",
             ],
         )
-        await connection.copy_records_to_table(
-            "members",
-            columns=[
-                "id",
-                "card_number",
-                "email",
-                "password_hash",
-                "display_name",
-                "time_zone",
-                "locale",
-                "created_at",
-                "updated_at",
-            ],
-            records=[
-                (m, f"{3000000000000000 + n}", f"g{n}@example.jp", "x", "G", "Asia/Tokyo", "ja-JP", now, now)
-                for n, m in enumerate(member_ids)
-            ],
-        )
+        member_ids = await copy_members(connection, members, now, first_card=3000000000000000)
         await connection.execute("INSERT INTO store_catalog_version (id, version) VALUES (1, 1)")
         await connection.execute("ANALYZE")
     finally:

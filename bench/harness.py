@@ -16,14 +16,17 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 import httpx
 
+from domain.ids import new_id
 from infra.migrate import upgrade
 from infra.settings import Settings, env_for_children, load_settings
 
@@ -41,6 +44,42 @@ async def fresh_database(name: str) -> str:
     url = f"{SERVER_URL}/{name}"
     await asyncio.to_thread(upgrade, url)
     return url
+
+
+async def copy_members(
+    connection: asyncpg.Connection, count: int, now: datetime, first_card: int = 2000000000000000
+) -> list[uuid.UUID]:
+    """Bulk members for load tests (COPY): no password anyone could use, card numbers from `first_card`."""
+    ids = [new_id() for _ in range(count)]
+    await connection.copy_records_to_table(
+        "members",
+        columns=[
+            "id",
+            "card_number",
+            "email",
+            "password_hash",
+            "display_name",
+            "time_zone",
+            "locale",
+            "created_at",
+            "updated_at",
+        ],
+        records=[
+            (
+                member_id,
+                f"{first_card + n}",
+                f"bench{first_card + n}@example.jp",
+                "x",
+                f"Bench {n}",
+                "Asia/Tokyo",
+                "ja-JP",
+                now,
+                now,
+            )
+            for n, member_id in enumerate(ids)
+        ],
+    )
+    return ids
 
 
 def bench_settings(database_url: str, workers: int) -> Settings:

@@ -43,6 +43,24 @@ from stores.service import create_store, create_terminal
 TERMINALS = 64
 
 
+def sale_body(receipt_id: str, sold_at: datetime, total: int) -> dict[str, object]:
+    """A one-line sale, as a POS would post it."""
+    line = {
+        "line_no": 1,
+        "sku": "4550002",
+        "category": "stationery",
+        "quantity": 1,
+        "unit_price_minor": total,
+    }
+    return {
+        "receipt_id": receipt_id,
+        "sold_at": sold_at.isoformat(),
+        "currency": "JPY",
+        "total_minor": total,
+        "lines": [line],
+    }
+
+
 async def seed(
     url: str, terminal_key: str, code_key: str, members: int
 ) -> tuple[list[tuple[str, str]], list[tuple[uuid.UUID, str, bytes]]]:
@@ -120,22 +138,7 @@ async def main() -> None:
             terminal_no = n % concurrency
             key_id, secret = terminals[terminal_no]
             now = datetime.now(UTC)
-            total = rng.randrange(300, 20_000)
-            body: dict[str, object] = {
-                "receipt_id": f"B-{run_id}-{concurrency}-{n}",
-                "sold_at": now.isoformat(),
-                "currency": "JPY",
-                "total_minor": total,
-                "lines": [
-                    {
-                        "line_no": 1,
-                        "sku": "4550002",
-                        "category": "stationery",
-                        "quantity": 1,
-                        "unit_price_minor": total,
-                    }
-                ],
-            }
+            body = sale_body(f"B-{run_id}-{concurrency}-{n}", now, rng.randrange(300, 20_000))
             if n % 3:
                 # Shoppers of a store stay at that store: one code at two stores at once is refused.
                 store_no = terminal_no // 4
@@ -217,22 +220,7 @@ def purchase_lines(
     lines = []
     for n in range(count):
         key_id, secret = terminals[n % concurrency]
-        total = rng.randrange(300, 20_000)
-        body: dict[str, object] = {
-            "receipt_id": f"W-{tag}-{n}",
-            "sold_at": now.isoformat(),
-            "currency": "JPY",
-            "total_minor": total,
-            "lines": [
-                {
-                    "line_no": 1,
-                    "sku": "4550002",
-                    "category": "stationery",
-                    "quantity": 1,
-                    "unit_price_minor": total,
-                }
-            ],
-        }
+        body = sale_body(f"W-{tag}-{n}", now, rng.randrange(300, 20_000))
         if n % 3:
             body["member_code"] = shoppers[rng.randrange(len(shoppers))][1]
         raw = json.dumps(body, separators=(",", ":"))

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import httpx
 
-from bench.harness import SERVER_URL, bench_settings, fresh_database, run_load, running_server
+from bench.harness import SERVER_URL, bench_settings, copy_members, fresh_database, run_load, running_server
 from domain.ids import new_id
 from domain.tokens import Audience, issue_access_token
 
@@ -36,39 +36,6 @@ KINDS = (
     "checked_in",
     "points_earned",
 )
-
-
-async def load_members(connection: asyncpg.Connection, count: int, now: datetime) -> list[uuid.UUID]:
-    ids = [new_id() for _ in range(count)]
-    await connection.copy_records_to_table(
-        "members",
-        columns=[
-            "id",
-            "card_number",
-            "email",
-            "password_hash",
-            "display_name",
-            "time_zone",
-            "locale",
-            "created_at",
-            "updated_at",
-        ],
-        records=[
-            (
-                member_id,
-                f"{2000000000000000 + n}",
-                f"bench{n}@example.jp",
-                "x",
-                f"Bench {n}",
-                "Asia/Tokyo",
-                "ja-JP",
-                now,
-                now,
-            )
-            for n, member_id in enumerate(ids)
-        ],
-    )
-    return ids
 
 
 async def load_events(
@@ -123,7 +90,7 @@ async def main() -> None:
         connection = await asyncpg.connect(url)
         try:
             started = time.perf_counter()
-            members = await load_members(connection, args.members, now)
+            members = await copy_members(connection, args.members, now)
             await load_events(connection, members, args.events, now)
             await connection.execute("ANALYZE")
             seconds = time.perf_counter() - started

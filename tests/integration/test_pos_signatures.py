@@ -168,15 +168,20 @@ async def test_oversized_body_is_refused(client: httpx.AsyncClient, terminal: Te
     assert_problem(response, 413, "request_too_large")
 
 
-async def test_documented_example_client_talks_to_the_server(
-    base_url: str, terminal: TerminalCredentials
-) -> None:
+def example_client(base_url: str, terminal: TerminalCredentials) -> Any:
+    """The runnable client from docs/examples, loaded as it is shipped."""
     spec = importlib.util.spec_from_file_location("pos_client", EXAMPLE_CLIENT)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    client = module.PosClient(base_url, terminal.key_id, terminal.secret)
+    return module.PosClient(base_url, terminal.key_id, terminal.secret)
+
+
+async def test_documented_example_client_talks_to_the_server(
+    base_url: str, terminal: TerminalCredentials
+) -> None:
+    client = example_client(base_url, terminal)
     status, body = await asyncio.to_thread(client.request, "POST", HEARTBEAT, {"software_version": "doc 1"})
     assert status == 200, body
     assert body["store_code"] == "TKY-GINZA"
@@ -187,12 +192,7 @@ async def test_documented_example_client_talks_to_the_server(
 async def test_documented_example_client_posts_a_sale_exactly_once(
     base_url: str, terminal: TerminalCredentials
 ) -> None:
-    spec = importlib.util.spec_from_file_location("pos_client", EXAMPLE_CLIENT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    client = module.PosClient(base_url, terminal.key_id, terminal.secret)
+    client = example_client(base_url, terminal)
     sale = {
         "receipt_id": "EX-1",
         "sold_at": datetime.now(UTC).isoformat(),
