@@ -23,6 +23,7 @@ from infra.db import Base, Database, UnitOfWork
 
 KEY_PATTERN = r"^[A-Za-z0-9._:-]{8,100}$"
 LOCK_WAIT = "10s"
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for a lock_timeout that expired
 RETRY_AFTER_S = 2
 
 
@@ -93,7 +94,7 @@ async def once(
             .returning(IdempotencyRecord.key)
         )
     except DBAPIError as error:
-        if "lock timeout" in str(error.orig).lower() or "LockNotAvailable" in type(error.orig).__name__:
+        if getattr(error.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
             raise RequestInProgress(retry_after_s=RETRY_AFTER_S) from error
         raise
     await uow.session.execute(text("SET LOCAL lock_timeout = 0"))

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from domain.clock import SettableClock
 from infra.db import Database
@@ -561,3 +561,30 @@ async def test_points_views_belong_to_their_member(
         "device_not_found",
     )
     assert_problem(await client.get("/v1/app/points"), 401, "access_token_invalid")
+
+
+async def test_a_retry_while_the_first_attempt_holds_its_key_is_told_to_come_back(
+    client: httpx.AsyncClient,
+    terminal: TerminalCredentials,
+    clock: SettableClock,
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import infra.idempotency
+
+    monkeypatch.setattr(infra.idempotency, "LOCK_WAIT", "200ms")
+    body = sale(1_000, at=clock.now())
+    async with db.unit_of_work() as uow:  # a first attempt still in flight: its key row is locked
+        await uow.session.execute(
+            text(
+                "INSERT INTO idempotency_keys (scope, key, request_digest, status_code, response_body, "
+                "created_at, expires_at) "
+                "VALUES (:scope, 'held-key-01', '\\x00', 0, '', now(), now() + interval '1 day')"
+            ),
+            {"scope": f"pos:{terminal.terminal_id}"},
+        )
+        response = await pos(client, clock, terminal, PURCHASES, body, key="held-key-01")
+        await uow.session.rollback()
+    assert_problem(response, 409, "request_in_progress")
+    assert response.headers["retry-after"] == "2"
+    assert await count(db, table=Purchase) == 0
