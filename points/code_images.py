@@ -10,8 +10,8 @@ from __future__ import annotations
 import io
 
 import segno
-from barcode import Code128  # type: ignore[import-untyped]
-from barcode.writer import SVGWriter  # type: ignore[import-untyped]
+from barcode import Code128
+from barcode.writer import SVGWriter
 
 # 10 px per module: a version-1 QR code plus its 4-module quiet zone is 290 px, about three
 # quarters of a phone screen's width, which phone-screen scanners read at arm's length.

@@ -48,7 +48,7 @@ from points.schemas import (
 )
 from points.tables import EntryKind, MemberCodeUse, PointEntry, Purchase, Refund
 from timeline.recording import record_many
-from timeline.rules import EventDraft
+from timeline.rules import EventDraft, Properties
 
 CLOCK_AHEAD = timedelta(minutes=5)
 
@@ -284,7 +284,7 @@ def _purchase_event(purchase: Purchase, lines: list[SaleLine]) -> EventDraft:
     )
 
 
-def _points_event(purchase: Purchase, kind: InteractionKind, properties: dict[str, object]) -> EventDraft:
+def _points_event(purchase: Purchase, kind: InteractionKind, properties: Properties) -> EventDraft:
     return EventDraft(
         member_id=purchase.member_id,
         kind=kind,
@@ -293,7 +293,7 @@ def _points_event(purchase: Purchase, kind: InteractionKind, properties: dict[st
         store_id=purchase.store_id,
         subject_type=SubjectType.TRANSACTION,
         subject_ref=str(purchase.id),
-        properties=properties,  # type: ignore[arg-type]
+        properties=properties,
     )
 
 

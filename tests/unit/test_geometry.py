@@ -6,7 +6,7 @@ import math
 
 import msgspec
 import pytest
-from geographiclib.geodesic import Geodesic  # type: ignore[import-untyped]
+from geographiclib.geodesic import Geodesic
 from geopy.distance import geodesic
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
