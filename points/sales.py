@@ -221,7 +221,7 @@ async def record_purchase(
             purchase_id=purchase.id,
         )
         events.append(
-            _points_event(purchase, InteractionKind.POINTS_REDEEMED, {"points": sale.points_to_redeem})
+            _transaction_event(purchase, InteractionKind.POINTS_REDEEMED, {"points": sale.points_to_redeem})
         )
     repaid = 0
     if award.points:
@@ -240,7 +240,7 @@ async def record_purchase(
             details={"applied": msgspec.to_builtins(award.applied)},
         )
         events.append(
-            _points_event(
+            _transaction_event(
                 purchase,
                 InteractionKind.POINTS_EARNED,
                 {
@@ -284,11 +284,14 @@ def _purchase_event(purchase: Purchase, lines: list[SaleLine]) -> EventDraft:
     )
 
 
-def _points_event(purchase: Purchase, kind: InteractionKind, properties: Properties) -> EventDraft:
+def _transaction_event(
+    purchase: Purchase, kind: InteractionKind, properties: Properties, occurred_at: datetime | None = None
+) -> EventDraft:
+    """An event about a sale (at its store, about its transaction); at the sale time unless told otherwise."""
     return EventDraft(
         member_id=purchase.member_id,
         kind=kind,
-        occurred_at=purchase.sold_at,
+        occurred_at=occurred_at or purchase.sold_at,
         channel=Channel.POS,
         store_id=purchase.store_id,
         subject_type=SubjectType.TRANSACTION,
@@ -369,18 +372,8 @@ async def record_refund(
     purchase.points_reversed += reverse
     purchase.miles_reversed += miles
     purchase.points_returned += give
-    events = [
-        EventDraft(
-            member_id=purchase.member_id,
-            kind=InteractionKind.REFUNDED,
-            occurred_at=request.refunded_at,
-            channel=Channel.POS,
-            store_id=register.store_id,
-            subject_type=SubjectType.TRANSACTION,
-            subject_ref=str(purchase.id),
-            properties={"amount_minor": amount, "points_reversed": reverse, "points_returned": give},
-        )
-    ]
+    refunded: Properties = {"amount_minor": amount, "points_reversed": reverse, "points_returned": give}
+    events = [_transaction_event(purchase, InteractionKind.REFUNDED, refunded, request.refunded_at)]
     balances = None
     if purchase.member_id is not None:
         account = await ledger.lock_account(uow, purchase.member_id, now)
@@ -410,17 +403,9 @@ async def record_refund(
                 refund_id=refund.id,
             )
         if refund.points_owed:
+            owed: Properties = {"points_owed": refund.points_owed}
             events.append(
-                EventDraft(
-                    member_id=purchase.member_id,
-                    kind=InteractionKind.POINTS_ADJUSTED,
-                    occurred_at=request.refunded_at,
-                    channel=Channel.POS,
-                    store_id=register.store_id,
-                    subject_type=SubjectType.TRANSACTION,
-                    subject_ref=str(purchase.id),
-                    properties={"points_owed": refund.points_owed},
-                )
+                _transaction_event(purchase, InteractionKind.POINTS_ADJUSTED, owed, request.refunded_at)
             )
         await remove_miles(uow, program, purchase.member_id, miles, purchase.sold_at)
         balances = (await ledger.balances(uow, purchase.member_id, now)).view()

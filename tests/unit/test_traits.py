@@ -6,7 +6,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from domain.interactions import InteractionKind as K
+from timeline.recording import ActivitySums, add_to_sums
 from timeline.rules import Properties
+from timeline.tables import NO_STORE
 from timeline.traits import (
     DailyDelta,
     LifecycleStage,
@@ -17,6 +19,7 @@ from timeline.traits import (
 )
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # a Monday
+MEMBER = uuid.UUID("00000000-0000-7000-8000-0000000000aa")
 GINZA = uuid.UUID("00000000-0000-7000-8000-000000000001")
 UMEDA = uuid.UUID("00000000-0000-7000-8000-000000000002")
 Script = list[tuple[K, datetime, uuid.UUID | None, Properties]]
@@ -42,33 +45,17 @@ SCRIPT: Script = [
 
 
 def fold(script: Script) -> tuple[TraitCounters, list[DailyDelta]]:
+    """Fold a script the way recording does: counters per event, sums per (day, store)."""
     counters = TraitCounters()
-    sums: dict[tuple[object, object], DailyDelta] = {}
+    sums: ActivitySums = {}
     for kind, at, store, properties in script:
         counters.apply(kind, at, properties)
-        delta = daily_delta(kind, at, store, properties)
-        key = (delta.day, delta.store_id)
-        previous = sums.get(key)
-        if previous is None:
-            sums[key] = delta
-        else:
-            sums[key] = DailyDelta(
-                day=delta.day,
-                store_id=delta.store_id,
-                **{
-                    name: getattr(previous, name) + getattr(delta, name)
-                    for name in (
-                        "interactions",
-                        "purchases",
-                        "spend_minor",
-                        "refunded_minor",
-                        "check_ins",
-                        "app_opens",
-                        "push_opens",
-                    )
-                },
-            )
-    return counters, list(sums.values())
+        add_to_sums(sums, MEMBER, daily_delta(kind, at, store, properties))
+    activity = [
+        DailyDelta(day=day, store_id=None if store_key == NO_STORE else store_key, **columns)
+        for (_, day, store_key), columns in sums.items()
+    ]
+    return counters, activity
 
 
 def test_scripted_sequence_gives_hand_computed_traits() -> None:
