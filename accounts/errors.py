@@ -48,7 +48,6 @@ class RefreshTokenRevoked(Unauthenticated):
 class RefreshTokenReused(Unauthenticated):
     code = "refresh_token_reused"
     title = "The refresh token was already used; all sessions of this login were revoked"
-    records_outcome = True
 
 
 class AccessTokenInvalid(Unauthenticated):
@@ -79,3 +78,13 @@ class StaffDisabled(Unauthenticated):
 class StaffExists(Conflict):
     code = "staff_exists"
     title = "A staff account with this email already exists"
+
+
+class DeviceNotFound(NotFound):
+    code = "device_not_found"
+    title = "No active device in this slot"
+
+
+class PushAddressNeedsDevice(InvalidInput):
+    code = "push_address_needs_device"
+    title = "Push addresses belong to a logged-in device; log in again to get a device token"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from accounts.errors import TooManyLoginAttempts
-from infra.rate_limit import within_limit
+from infra.rate_limit import wait_before_next
 from infra.redis import RedisKeys
 
 
@@ -14,7 +14,8 @@ class LoginLimits:
         self._window_s = window_s
 
     async def count_attempt(self, surface: str, email: str) -> None:
-        if not await within_limit(
+        wait_s = await wait_before_next(
             self._redis, f"login:{surface}:{email}", self._attempts, self._window_s, fail_open=False
-        ):
-            raise TooManyLoginAttempts(retry_after_s=self._window_s)
+        )
+        if wait_s:
+            raise TooManyLoginAttempts(retry_after_s=wait_s)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, ColumnExpressionArgument, delete, exists, select
 
-from accounts.errors import EmailTaken, InvalidCredentials, MemberNotFound
+from accounts.devices import register_device, revoke_device
+from accounts.errors import DeviceNotFound, EmailTaken, InvalidCredentials, MemberNotFound
 from accounts.login_limits import LoginLimits
 from accounts.rules import check_password_policy, new_card_number, normalised_email
 from accounts.schemas import (
@@ -28,15 +30,12 @@ from accounts.sessions import (
     revoke_family,
     rotate_refresh_token,
 )
-from accounts.tables import Member
-from domain.geo import checked_time_zone
+from accounts.tables import Member, MemberDevice
 from domain.interactions import Channel, InteractionKind
 from domain.passwords import hash_password, verify_password
+from domain.time_zones import checked_time_zone
 from domain.tokens import Audience
 from infra.db import UnitOfWork
-from points.devices import register_device, revoke_device
-from points.errors import DeviceNotFound
-from points.tables import MemberDevice
 from timeline.recording import record
 from timeline.rules import EventDraft
 from timeline.service import forget_member
@@ -116,13 +115,13 @@ async def refresh(uow: UnitOfWork, issuer: TokenIssuer, refresh_token: str) -> T
 
 
 async def profile(uow: UnitOfWork, member_id: uuid.UUID) -> MemberProfile:
-    return profile_of(await _active_member(uow, member_id))
+    return profile_of(await active_member(uow, member_id))
 
 
 async def update_profile(
     uow: UnitOfWork, issuer: TokenIssuer, member_id: uuid.UUID, changes: ProfileChanges
 ) -> MemberProfile:
-    member = await _active_member(uow, member_id, for_update=True)
+    member = await active_member(uow, member_id, for_update=True)
     changed = [field for field in ProfileChanges.__struct_fields__ if getattr(changes, field) is not None]
     if changes.display_name is not None:
         member.display_name = changes.display_name.strip()
@@ -139,7 +138,7 @@ async def update_profile(
 
 async def erase(uow: UnitOfWork, issuer: TokenIssuer, member_id: uuid.UUID, password: str) -> None:
     """Delete the account: personal data is erased; the row stays as the anonymous owner of ledger history."""
-    member = await _active_member(uow, member_id, for_update=True)
+    member = await active_member(uow, member_id, for_update=True)
     if not await asyncio.to_thread(verify_password, member.password_hash, password):
         raise InvalidCredentials("the password is wrong; the account was not deleted")
     now = issuer.clock.now()
@@ -165,7 +164,15 @@ async def _member_by_email(uow: UnitOfWork, email: str) -> Member | None:
     return (await uow.session.execute(select(Member).where(Member.email == email))).scalar_one_or_none()
 
 
-async def _active_member(uow: UnitOfWork, member_id: uuid.UUID, *, for_update: bool = False) -> Member:
+async def any_member(uow: UnitOfWork, member_id: uuid.UUID) -> Member:
+    """The member, erased or not (staff may read an erased member's anonymous history)."""
+    member = await uow.session.get(Member, member_id)
+    if member is None:
+        raise MemberNotFound()
+    return member
+
+
+async def active_member(uow: UnitOfWork, member_id: uuid.UUID, *, for_update: bool = False) -> Member:
     query = select(Member).where(Member.id == member_id, Member.erased_at.is_(None))
     if for_update:
         query = query.with_for_update()
@@ -173,3 +180,38 @@ async def _active_member(uow: UnitOfWork, member_id: uuid.UUID, *, for_update: b
     if member is None:
         raise MemberNotFound()
     return member
+
+
+async def display_names(uow: UnitOfWork, member_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Display names of the members not erased (an erased member has none and gets no messages)."""
+    rows = await uow.session.execute(
+        select(Member.id, Member.display_name).where(Member.id.in_(member_ids), Member.erased_at.is_(None))
+    )
+    return {member_id: name for member_id, name in rows if name is not None}
+
+
+async def active_members_after(
+    uow: UnitOfWork,
+    after: uuid.UUID | None,
+    limit: int,
+    also: Callable[[ColumnExpressionArgument[uuid.UUID]], ColumnElement[bool]] | None = None,
+) -> list[tuple[uuid.UUID, str]]:
+    """(id, time zone) of members not erased (and meeting `also`, a condition on their id), in id order
+    after `after`: for sweeps over everyone."""
+    query = select(Member.id, Member.time_zone).where(Member.erased_at.is_(None))
+    if also is not None:
+        query = query.where(also(Member.id))
+    if after is not None:
+        query = query.where(Member.id > after)
+    rows = await uow.session.execute(query.order_by(Member.id).limit(limit))
+    return [(member_id, zone) for member_id, zone in rows]
+
+
+async def time_zones(uow: UnitOfWork, member_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    rows = await uow.session.execute(select(Member.id, Member.time_zone).where(Member.id.in_(member_ids)))
+    return {member_id: zone for member_id, zone in rows}
+
+
+def is_active(member_id: ColumnExpressionArgument[uuid.UUID]) -> ColumnElement[bool]:
+    """SQL: the member's account exists and is not erased (audience segments)."""
+    return exists().where(Member.id == member_id, Member.erased_at.is_(None))

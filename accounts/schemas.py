@@ -8,8 +8,8 @@ from typing import Annotated
 
 import msgspec
 
+from accounts.devices import DeviceCredentials
 from accounts.rules import MAX_PASSWORD_LENGTH, StaffRole
-from points.devices import DeviceCredentials
 
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, examples=["hanako@example.jp"])]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_PASSWORD_LENGTH)]

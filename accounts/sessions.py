@@ -99,7 +99,9 @@ async def rotate_refresh_token(
         rotated_at=row.rotated_at, revoked_at=row.revoked_at, expires_at=row.expires_at, now=now
     )
     if verdict is RefreshVerdict.REUSED:
-        await _revoke(uow, RefreshToken.family_id == row.family_id, issuer.clock)
+        family_id = row.family_id
+        # The revocation is the point of the answer: it is kept although the request fails.
+        uow.keep_on_failure(lambda kept: _revoke(kept, RefreshToken.family_id == family_id, issuer.clock))
         raise RefreshTokenReused()
     row.rotated_at = now
     subject_id = row.member_id if row.member_id is not None else row.staff_id

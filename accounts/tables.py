@@ -65,6 +65,42 @@ class RefreshToken(Base):
     expires_at: Mapped[datetime]
     rotated_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
-    device_slot: Mapped[int | None]  # member logins: the device (points.devices) created with the login
+    device_slot: Mapped[int | None]  # member logins: the device (accounts.devices) created with the login
 
     __table_args__ = (CheckConstraint("(member_id IS NULL) <> (staff_id IS NULL)", name="one_owner"),)
+
+
+class MemberDevice(Base):
+    """A phone a member is logged in on: it shows member codes offline (its code secret is derived from
+    the server's code-signing key and `secret_salt`, never stored) and receives push messages at its
+    FCM address (accounts.push_addresses)."""
+
+    __tablename__ = "member_devices"
+
+    member_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    slot: Mapped[int] = mapped_column(primary_key=True)
+    secret_salt: Mapped[bytes] = mapped_column(LargeBinary(16))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    push_kind: Mapped[str | None] = mapped_column(String(8))  # fid (Firebase installation id) or token
+    push_address: Mapped[str | None] = mapped_column(String(1024))
+    platform: Mapped[str | None] = mapped_column(String(16))
+    app_version: Mapped[str | None] = mapped_column(String(40))
+    locale: Mapped[str | None] = mapped_column(String(35))
+    notification_permission: Mapped[str | None] = mapped_column(String(16))
+    push_refreshed_at: Mapped[datetime | None]
+    push_disabled_at: Mapped[datetime | None]
+    push_disabled_reason: Mapped[str | None] = mapped_column(String(40))
+    last_seen_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        # One address reaches one phone: a phone that changes hands (or members) moves its address.
+        Index(
+            "uq_member_devices_push_address",
+            "push_address",
+            unique=True,
+            postgresql_where=text("push_address IS NOT NULL"),
+        ),
+    )

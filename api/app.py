@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,9 +13,11 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from api.app_accounts import AppAccountController
 from api.app_points import AppPointsController
+from api.app_push import AppPushController
 from api.app_stores import AppStoreController
 from api.app_timeline import AppTimelineController
 from api.console_accounts import ConsoleAccountController
+from api.console_campaigns import ConsoleCampaignController
 from api.console_fraud import ConsoleFraudController
 from api.console_members import ConsoleTimelineController
 from api.console_stores import ConsoleStoreController
@@ -23,12 +26,15 @@ from api.pos import PosController
 from api.problems import EXCEPTION_HANDLERS
 from api.request_log import request_log_middleware
 from api.services import DEPENDENCIES, Services
+from api.strict_body import decode_body_strictly
+from api.transactions import transaction_middleware
 from domain.clock import Clock, SystemClock
 from infra.logging import configure_logging
 from infra.settings import Settings, load_settings
 from timeline.partitions import ensure_partitions
 
 API_VERSION = "0.1.0"
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Litestar:
@@ -41,8 +47,13 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         services = Services.start(settings, clock)
         app.state.services = services
-        async with services.db.engine.begin() as connection:
-            await ensure_partitions(connection, clock.now())
+        try:
+            async with services.db.engine.begin() as connection:
+                await ensure_partitions(connection, clock.now())
+        except Exception:
+            # Partitions are upkeep (the DEFAULT partition takes every row meanwhile, and the worker
+            # retries every 12 hours); serving must not depend on them.
+            log.exception("could not create the timeline's coming partitions; serving anyway")
         # Build the nearest-store index now rather than on the first store search.
         async with services.db.unit_of_work() as uow:
             await services.store_catalog.current(uow)
@@ -64,10 +75,13 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             AppPointsController,
             AppStoreController,
             ConsoleFraudController,
+            AppPushController,
+            ConsoleCampaignController,
         ],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[request_log_middleware],
+        middleware=[request_log_middleware, transaction_middleware],
+        before_request=decode_body_strictly,
         lifespan=[lifespan],
         request_max_body_size=settings.max_request_body_bytes,
         logging_config=None,

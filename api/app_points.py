@@ -8,12 +8,13 @@ from litestar import Controller, delete, get
 from litestar.params import FromPath, PathParameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
+from accounts import devices
+from accounts.device_secrets import MAX_DEVICE_SLOT
+from accounts.devices import DeviceView
 from api.auth import MEMBER, Member
 from api.params import DEFAULT_LIMIT, Cursor, PageSize
 from api.services import ClockDep, ProgramDep, SettingsDep, Uow
-from points import devices, service
-from points.devices import DeviceView
-from points.member_codes import MAX_DEVICE_SLOT
+from points import service
 from points.schemas import HistoryPage, MemberCodeView, PointsSummary
 
 Slot = Annotated[int, PathParameter(ge=0, le=MAX_DEVICE_SLOT)]

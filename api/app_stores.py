@@ -11,7 +11,7 @@ from litestar.params import JSONBody, QueryParameter
 from api.auth import MEMBER, Member
 from api.idempotent import idempotent
 from api.services import ClockDep, ProgramDep, Uow, services_of
-from geofence import service
+from geofence import check_ins, finder
 from geofence.schemas import CheckInRequest, CheckInResult, NearbyStores, RegionSet
 
 Lat = Annotated[float, QueryParameter(ge=-90.0, le=90.0, description="latitude, WGS-84 degrees")]
@@ -40,7 +40,7 @@ class AppStoreController(Controller):
         radius_m: Radius = None,
     ) -> NearbyStores:
         catalog = services_of(request.app.state).store_catalog
-        return await service.nearby_stores(uow, catalog, lat, lon, limit, radius_m, clock.now())
+        return await finder.nearby_stores(uow, catalog, lat, lon, limit, radius_m, clock.now())
 
     @get("/stores/regions", summary="The nearest stores to register as OS geofences, and when to refresh")
     async def regions(
@@ -53,7 +53,7 @@ class AppStoreController(Controller):
         count: RegionCount = 20,
     ) -> RegionSet:
         catalog = services_of(request.app.state).store_catalog
-        return await service.region_set(uow, catalog, lat, lon, count)
+        return await finder.region_set(uow, catalog, lat, lon, count)
 
     @post(
         "/check-ins",
@@ -72,11 +72,12 @@ class AppStoreController(Controller):
         data: JSONBody[CheckInRequest],
     ) -> Response[bytes]:
         services = services_of(request.app.state)
+        now = clock.now()
+        # Counted before anything else: an attempt over the limit touches nothing in PostgreSQL.
+        await services.check_in_limits.admit(member.member_id, now)
         return await idempotent(
             request,
             uow,
             f"member:{member.member_id}",
-            lambda: service.check_in(
-                uow, services.redis, services.check_in_policy, program, member.member_id, data, clock.now()
-            ),
+            lambda: check_ins.check_in(uow, services.check_in_policy, program, member.member_id, data, now),
         )

@@ -6,6 +6,7 @@ from litestar import Controller, get, post
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK
 
+from accounts import activity
 from api.auth import MEMBER, Member
 from api.params import TIMELINE_QUERY, TimelineQueryDep
 from api.services import ClockDep, Uow
@@ -28,7 +29,7 @@ class AppTimelineController(Controller):
     async def report_events(
         self, uow: Uow, clock: ClockDep, member: Member, data: JSONBody[EventBatch]
     ) -> BatchResult:
-        return await service.ingest_app_events(uow, member.member_id, data, clock.now())
+        return await activity.report_app_events(uow, member.member_id, data, clock.now())
 
     @get("/timeline", summary="My interactions, newest first", dependencies=TIMELINE_QUERY)
     async def my_timeline(self, uow: Uow, member: Member, timeline_query: TimelineQueryDep) -> TimelinePage:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, delete, get, put
+from litestar import Controller, Request, delete, get, put
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from api.auth import STAFF, Staff
-from api.services import ClockDep, Uow
-from geofence import service
+from api.params import utc_query_time
+from api.services import ClockDep, Uow, services_of
+from geofence import review
 from geofence.schemas import FlagRequest, FraudReview
 
 Since = Annotated[datetime | None, QueryParameter(description="rejections since (default: 7 days ago)")]
@@ -27,9 +28,18 @@ class ConsoleFraudController(Controller):
 
     @get("/fraud/check-ins", summary="Members with rejected check-ins: counts by reason, impossible travel")
     async def review(
-        self, uow: Uow, clock: ClockDep, staff: Staff, since: Since = None, limit: Limit = 100
+        self,
+        request: Request[Any, Any, Any],
+        uow: Uow,
+        clock: ClockDep,
+        staff: Staff,
+        since: Since = None,
+        limit: Limit = 100,
     ) -> FraudReview:
-        return await service.fraud_review(uow, since or clock.now() - timedelta(days=7), limit)
+        now = clock.now()
+        limits = services_of(request.app.state).check_in_limits
+        start = utc_query_time("since", since) or now - timedelta(days=7)
+        return await review.fraud_review(uow, limits, start, limit, now)
 
     @put(
         "/members/{member_id:uuid}/check-in-flag",
@@ -44,7 +54,7 @@ class ConsoleFraudController(Controller):
         member_id: FromPath[uuid.UUID],
         data: JSONBody[FlagRequest],
     ) -> None:
-        await service.flag_member(uow, member_id, staff.staff_id, data.reason, clock.now())
+        await review.flag_member(uow, member_id, staff.staff_id, data.reason, clock.now())
 
     @delete(
         "/members/{member_id:uuid}/check-in-flag",
@@ -52,4 +62,4 @@ class ConsoleFraudController(Controller):
         summary="Let a member earn from check-ins again",
     )
     async def unflag(self, uow: Uow, staff: Staff, member_id: FromPath[uuid.UUID]) -> None:
-        await service.unflag_member(uow, member_id)
+        await review.unflag_member(uow, member_id)

@@ -7,6 +7,7 @@ import uuid
 from litestar import Controller, get
 from litestar.params import FromPath
 
+from accounts import activity
 from api.auth import STAFF, Staff
 from api.params import TIMELINE_QUERY, TimelineQueryDep
 from api.services import ClockDep, Uow
@@ -29,13 +30,13 @@ class ConsoleTimelineController(Controller):
         self, uow: Uow, staff: Staff, member_id: FromPath[uuid.UUID], timeline_query: TimelineQueryDep
     ) -> TimelinePage:
         q = timeline_query
-        return await service.member_timeline(uow, member_id, q.filters, q.cursor, q.limit)
+        return await activity.member_timeline(uow, member_id, q.filters, q.cursor, q.limit)
 
     @get("/members/{member_id:uuid}/traits", summary="One member's traits, health score and lifecycle stage")
     async def member_traits(
         self, uow: Uow, clock: ClockDep, staff: Staff, member_id: FromPath[uuid.UUID]
     ) -> MemberTraitsView:
-        return await service.member_traits(uow, member_id, clock.now())
+        return await activity.member_traits(uow, member_id, clock.now())
 
     @get(
         "/stores/{store_id:uuid}/activity",

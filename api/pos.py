@@ -12,7 +12,8 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from api.auth import TERMINAL, Terminal
 from api.idempotent import idempotent
 from api.services import ClockDep, ProgramDep, SettingsDep, Uow
-from points import sales
+from points import register as at_register
+from points import returns, sales
 from points.schemas import (
     PurchaseRequest,
     PurchaseResult,
@@ -59,7 +60,7 @@ class PosController(Controller):
         terminal: Terminal,
         data: JSONBody[ResolveRequest],
     ) -> ResolvedMember:
-        return await sales.resolve_member(
+        return await at_register.resolve_member(
             uow, program, settings.secret("code_signing_key"), data.code, clock.now()
         )
 
@@ -82,7 +83,7 @@ class PosController(Controller):
         terminal: Terminal,
         data: JSONBody[PurchaseRequest],
     ) -> Response[bytes]:
-        register = sales.Register(terminal.store_id, terminal.terminal_id, clock.now())
+        register = at_register.Register(terminal.store_id, terminal.terminal_id, clock.now())
         code_key = settings.secret("code_signing_key")
         return await idempotent(
             request,
@@ -110,11 +111,11 @@ class PosController(Controller):
         terminal: Terminal,
         data: JSONBody[RefundRequest],
     ) -> Response[bytes]:
-        register = sales.Register(terminal.store_id, terminal.terminal_id, clock.now())
+        register = at_register.Register(terminal.store_id, terminal.terminal_id, clock.now())
         return await idempotent(
             request,
             uow,
             f"pos:{terminal.terminal_id}",
-            lambda: sales.record_refund(uow, program, register, data),
+            lambda: returns.record_refund(uow, program, register, data),
             HTTP_201_CREATED,
         )

@@ -9,14 +9,19 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import Message
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from domain.errors import DomainError
+from infra.db import is_retryable
 from infra.logging import request_id_var
 
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://tsunagari.dev/problems/"
+UNAVAILABLE_RETRY_AFTER_S = 2
 
 _CODES_BY_STATUS = {
     400: ("bad_request", "The request is malformed"),
@@ -32,6 +37,33 @@ _CODES_BY_STATUS = {
 }
 
 
+def problem_body(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    instance: str,
+    extensions: dict[str, Any] | None = None,
+) -> bytes:
+    """The problem document, as stored for idempotent replays and sent to the client."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        "code": code,
+        "request_id": request_id_var.get(),
+    }
+    body.update(extensions or {})
+    return msgspec.json.encode(body, enc_hook=str)
+
+
+def _headers(extensions: dict[str, Any] | None) -> dict[str, str]:
+    retry_after = (extensions or {}).get("retry_after_s")
+    return {"Retry-After": str(retry_after)} if isinstance(retry_after, int) else {}
+
+
 def problem_response(
     request: Request[Any, Any, Any],
     status: int,
@@ -40,25 +72,38 @@ def problem_response(
     detail: str,
     extensions: dict[str, Any] | None = None,
 ) -> Response[bytes]:
-    body: dict[str, Any] = {
-        "type": PROBLEM_TYPE_BASE + code,
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "instance": request.url.path,
-        "code": code,
-        "request_id": request_id_var.get(),
-    }
-    body.update(extensions or {})
-    headers = {}
-    retry_after = body.get("retry_after_s")
-    if isinstance(retry_after, int):
-        headers["Retry-After"] = str(retry_after)
     return Response(
-        content=msgspec.json.encode(body, enc_hook=str),
+        content=problem_body(status, code, title, detail, request.url.path, extensions),
         status_code=status,
         media_type=PROBLEM_MEDIA_TYPE,
-        headers=headers,
+        headers=_headers(extensions),
+    )
+
+
+def problem_messages(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    instance: str,
+    extensions: dict[str, Any] | None = None,
+) -> list[Message]:
+    """The same problem as raw ASGI messages, for middleware that answers outside any handler."""
+    body = problem_body(status, code, title, detail, instance, extensions)
+    headers = [
+        (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+        (b"content-length", str(len(body)).encode()),
+        *((name.lower().encode(), value.encode()) for name, value in _headers(extensions).items()),
+    ]
+    return [
+        {"type": "http.response.start", "status": status, "headers": headers},
+        {"type": "http.response.body", "body": body, "more_body": False},
+    ]
+
+
+def domain_error_body(request: Request[Any, Any, Any], error: DomainError) -> bytes:
+    return problem_body(
+        error.status, error.code, error.title, error.detail, request.url.path, error.extensions
     )
 
 
@@ -84,9 +129,24 @@ def http_exception_to_problem(request: Request[Any, Any, Any], error: HTTPExcept
 
 
 def unexpected_error_to_problem(request: Request[Any, Any, Any], error: Exception) -> Response[bytes]:
+    if _dependency_unavailable(error):
+        log.warning("%s %s: dependency unavailable: %s", request.method, request.url.path, error)
+        code, title = _CODES_BY_STATUS[503]
+        return problem_response(
+            request,
+            503,
+            code,
+            title,
+            "the database or cache is unavailable or busy; nothing was changed, retry shortly",
+            {"retry_after_s": UNAVAILABLE_RETRY_AFTER_S},
+        )
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
     code, title = _CODES_BY_STATUS[500]
     return problem_response(request, 500, code, title, title)
+
+
+def _dependency_unavailable(error: Exception) -> bool:
+    return is_retryable(error) or isinstance(error, RedisConnectionError | RedisTimeoutError)
 
 
 def _validation_detail(error: ValidationException) -> str:

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
+from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 
 from accounts.login_limits import LoginLimits
 from accounts.sessions import TokenIssuer
+from api.transactions import request_unit_of_work
 from domain.clock import Clock
 from geofence.catalog import StoreCatalog
+from geofence.limits import CheckInLimits
 from geofence.rules import CheckInPolicy, load_check_in_policy
 from infra.db import Database, UnitOfWork, create_engine
 from infra.redis import RedisKeys, connect_redis
 from infra.settings import Settings
 from points.program import Program, load_program
+from push.policy import PushPolicy, load_push_policy
 from stores.pos_auth import PosAuthenticator
 
 
@@ -32,13 +36,16 @@ class Services:
     pos_auth: PosAuthenticator
     program: Program
     check_in_policy: CheckInPolicy
+    check_in_limits: CheckInLimits
     store_catalog: StoreCatalog
+    push_policy: PushPolicy
 
     @classmethod
     def start(cls, settings: Settings, clock: Clock) -> Services:
         assert settings.database_url is not None, "embedded servers are started before the app"
         assert settings.redis_url is not None
         redis = RedisKeys(connect_redis(settings.redis_url), settings.redis_key_prefix)
+        check_in_policy = load_check_in_policy(settings.check_in_policy)
         return cls(
             settings=settings,
             clock=clock,
@@ -56,8 +63,10 @@ class Services:
                 settings.secret("terminal_key"), settings.pos_clock_skew_s, redis, clock
             ),
             program=load_program(settings.points_program),
-            check_in_policy=load_check_in_policy(settings.check_in_policy),
+            check_in_policy=check_in_policy,
+            check_in_limits=CheckInLimits(redis, check_in_policy.attempts_per_hour),
             store_catalog=StoreCatalog(),
+            push_policy=load_push_policy(settings.push_policy),
         )
 
     async def stop(self) -> None:
@@ -70,10 +79,9 @@ def services_of(state: State) -> Services:
     return services
 
 
-async def provide_uow(state: State) -> AsyncIterator[UnitOfWork]:
-    """One transaction per request; litestar throws handler errors in here so they roll back."""
-    async with services_of(state).db.unit_of_work() as uow:
-        yield uow
+def provide_uow(request: Request[Any, Any, Any]) -> UnitOfWork:
+    """The request's transaction, which `api.transactions` settles when the response starts."""
+    return request_unit_of_work(request)
 
 
 def provide_clock(state: State) -> Clock:
@@ -96,6 +104,10 @@ def provide_program(state: State) -> Program:
     return services_of(state).program
 
 
+def provide_push_policy(state: State) -> PushPolicy:
+    return services_of(state).push_policy
+
+
 # Handler parameters name their dependencies explicitly (litestar 3 drops inference by name).
 Uow = NamedDependency[UnitOfWork]
 ClockDep = NamedDependency[Clock]
@@ -103,12 +115,14 @@ IssuerDep = NamedDependency[TokenIssuer]
 LoginLimitsDep = NamedDependency[LoginLimits]
 SettingsDep = NamedDependency[Settings]
 ProgramDep = NamedDependency[Program]
+PushPolicyDep = NamedDependency[PushPolicy]
 
 DEPENDENCIES = {
-    "uow": Provide(provide_uow),
+    "uow": Provide(provide_uow, sync_to_thread=False),
     "clock": Provide(provide_clock, sync_to_thread=False),
     "issuer": Provide(provide_issuer, sync_to_thread=False),
     "login_limits": Provide(provide_login_limits, sync_to_thread=False),
     "settings": Provide(provide_settings, sync_to_thread=False),
     "program": Provide(provide_program, sync_to_thread=False),
+    "push_policy": Provide(provide_push_policy, sync_to_thread=False),
 }

@@ -36,7 +36,7 @@ def time_to_ready(data_dir: Path) -> float:
     env = {k: v for k, v in os.environ.items() if k not in {"TSUNAGARI_DATABASE_URL", "TSUNAGARI_REDIS_URL"}}
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "infra.cli", "--data-dir", str(data_dir), "serve", "--port", str(port)],
+        [sys.executable, "-m", "commands.cli", "--data-dir", str(data_dir), "serve", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

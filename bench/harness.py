@@ -26,8 +26,8 @@ from datetime import datetime
 import asyncpg
 import httpx
 
+from commands.migrate import upgrade
 from domain.ids import new_id
-from infra.migrate import upgrade
 from infra.settings import Settings, env_for_children, load_settings
 
 SERVER_URL = os.environ.get("TSUNAGARI_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
@@ -111,7 +111,7 @@ def running_server(settings: Settings) -> Iterator[str]:
     log_path = os.path.join(tempfile.gettempdir(), "tsunagari-bench-server.log")
     log_file = open(log_path, "w")  # noqa: SIM115 - closed when the server stops
     process = subprocess.Popen(
-        [sys.executable, "-m", "infra.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "commands.cli", "serve", "--port", str(port)],
         env=env,
         stdout=log_file,
         stderr=subprocess.STDOUT,

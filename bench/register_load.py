@@ -26,16 +26,16 @@ import httpx
 import msgspec
 from sqlalchemy import insert
 
+from accounts.device_secrets import device_code_secret, new_device_salt
 from accounts.rules import new_card_number
-from accounts.tables import Member
+from accounts.tables import Member, MemberDevice
 from bench.harness import LoadResult, bench_settings, fresh_database, run_load, running_server
 from domain.clock import SystemClock
 from domain.ids import new_id
 from domain.tokens import Audience, issue_access_token
 from infra.db import Database, create_engine
 from infra.settings import Settings
-from points.member_codes import device_code_secret, member_code, new_device_salt
-from points.tables import MemberDevice
+from points.member_codes import member_code
 from stores.pos_signature import canonical_request, sign
 from stores.schemas import StoreDraft, TerminalDraft
 from stores.service import create_store, create_terminal

@@ -20,20 +20,23 @@ class SystemClock:
 
 
 class SettableClock:
-    """A clock that stands still until moved: for tests and replays of past days."""
+    """A clock that stands still until moved: for tests and replays of past days. Always answers in UTC,
+    whatever zone it was set in, like the system clock."""
 
     def __init__(self, at: datetime) -> None:
-        if at.tzinfo is None:
-            raise ValueError("SettableClock needs a timezone-aware datetime")
-        self._at = at
+        self._at = _utc(at)
 
     def now(self) -> datetime:
         return self._at
 
     def set(self, at: datetime) -> None:
-        if at.tzinfo is None:
-            raise ValueError("SettableClock needs a timezone-aware datetime")
-        self._at = at
+        self._at = _utc(at)
 
     def advance(self, by: timedelta) -> None:
         self._at += by
+
+
+def _utc(at: datetime) -> datetime:
+    if at.tzinfo is None:
+        raise ValueError("SettableClock needs a timezone-aware datetime")
+    return at.astimezone(UTC)

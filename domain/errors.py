@@ -13,9 +13,6 @@ class DomainError(Exception):
     code: ClassVar[str] = "domain_error"
     status: ClassVar[int] = 400
     title: ClassVar[str] = "The request cannot be carried out"
-    # An error whose outcome is itself a recorded fact (a revoked token family, a rejected
-    # check-in kept for fraud review) keeps the unit of work's writes instead of rolling back.
-    records_outcome: ClassVar[bool] = False
 
     def __init__(self, detail: str | None = None, **extensions: object) -> None:
         super().__init__(detail or self.title)

@@ -20,6 +20,7 @@ class InteractionKind(StrEnum):
     OFFER_DECIDED = "offer_decided"
     OFFER_REDEEMED = "offer_redeemed"
     PUSH_SENT = "push_sent"
+    PUSH_SUPPRESSED = "push_suppressed"  # held back: a control group, a cap, quiet hours, ...
     PUSH_RECEIVED = "push_received"
     PUSH_OPENED = "push_opened"
     CHECKED_IN = "checked_in"
@@ -69,6 +70,7 @@ PHASE_OF_KIND = MappingProxyType(
         _K.OFFER_VIEWED: Phase.CHOOSE,
         _K.OFFER_DECIDED: Phase.CHOOSE,
         _K.PUSH_SENT: Phase.CHOOSE,
+        _K.PUSH_SUPPRESSED: Phase.CHOOSE,
         _K.PUSH_RECEIVED: Phase.CHOOSE,
         _K.PUSH_OPENED: Phase.CHOOSE,
         # buy: in the store and at the register
@@ -102,6 +104,11 @@ CLIENT_KINDS = frozenset(
         _K.SHARED,
     }
 )
+
+
+# What the retailer does to a member rather than what the member does: recorded on their timeline, but
+# neither "seen" nor an interaction in their traits (messaging a lapsed member does not make them active).
+OUTREACH_KINDS = frozenset({_K.PUSH_SENT, _K.PUSH_SUPPRESSED, _K.OFFER_DECIDED})
 
 
 def kinds_in_phase(phase: Phase) -> frozenset[InteractionKind]:

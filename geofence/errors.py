@@ -1,14 +1,13 @@
-"""Check-in rejections, each with its own code. They are recorded (for fraud review) even though the
-request fails, so they keep the unit of work's writes (`records_outcome`)."""
+"""Check-in rejections, each with its own code. A rejection is recorded for fraud review although the
+request fails (up to a daily number per member); being refused for too many attempts is not."""
 
 from __future__ import annotations
 
-from domain.errors import DomainError, InvalidInput, NotFound
+from domain.errors import DomainError, NotFound, TooManyRequests
 
 
 class CheckInRejected(DomainError):
     status = 422
-    records_outcome = True
 
 
 class GeofenceDisabled(CheckInRejected):
@@ -51,15 +50,9 @@ class ImpossibleTravel(CheckInRejected):
     title = "The distance from the previous check-in cannot have been travelled in the time between"
 
 
-class TooManyCheckInAttempts(CheckInRejected):
+class TooManyCheckInAttempts(TooManyRequests):
     code = "too_many_check_in_attempts"
-    status = 429
     title = "Too many check-in attempts; try again later"
-
-
-class InvalidPolygon(InvalidInput):
-    code = "invalid_polygon"
-    title = "The fence polygon is not usable"
 
 
 class CheckInStoreNotFound(NotFound):

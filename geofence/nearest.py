@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from geofence.geometry import (
+from domain.geo import (
     CURVATURE_RATIO,
     MAX_CURVATURE_RADIUS_M,
     MIN_CURVATURE_RADIUS_M,

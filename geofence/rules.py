@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 import msgspec
 
+from domain.geo import CircleFence, Point, PolygonFence, distance_m, within_fence
 from geofence.errors import (
     GeofenceDisabled,
     ImpossibleTravel,
@@ -19,8 +21,7 @@ from geofence.errors import (
     OutsideGeofence,
     StoreClosed,
 )
-from geofence.geometry import CircleFence, Point, PolygonFence, distance_m, within_fence
-from points.rules import Campaign
+from points.rules.earning import Campaign
 
 
 class Trigger(StrEnum):
@@ -37,7 +38,8 @@ class CheckInPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     max_fix_age: timedelta = timedelta(minutes=2)
     max_fix_ahead: timedelta = timedelta(seconds=30)  # phone clocks run a little fast
     max_speed_kmh: int = 300  # the Shinkansen plus a margin
-    attempts_per_hour: int = 30
+    attempts_per_hour: int = 30  # beyond this an attempt is refused (429) without being recorded
+    recorded_rejections_per_day: int = 20  # rejections kept for fraud review per member per 24 hours
     miles: int = 20  # per rewarded check-in (MUJI style)
     points: int = 0
     store_percent: dict[uuid.UUID, int] = msgspec.field(default_factory=dict)
@@ -62,9 +64,12 @@ class FixIn(msgspec.Struct, frozen=True):
     mock_location: bool
 
 
-class PreviousCheckIn(msgspec.Struct, frozen=True):
+class KnownCheckIn(msgspec.Struct, frozen=True):
+    """An accepted check-in of the same member, before or after the one being judged (by fix time)."""
+
     point: Point
     fix_at: datetime
+    accuracy_m: float
 
 
 class StoreState(msgspec.Struct, frozen=True):
@@ -75,13 +80,23 @@ class StoreState(msgspec.Struct, frozen=True):
 
 class Verdict(msgspec.Struct, frozen=True):
     distance_m: float  # from the fence; 0 inside
-    speed_kmh: float | None  # from the previous check-in, when there is one
+    speed_kmh: float | None  # the fastest travel to or from a neighbouring check-in, when there is one
 
 
 def judge_check_in(
-    policy: CheckInPolicy, store: StoreState, fix: FixIn, previous: PreviousCheckIn | None, now: datetime
+    policy: CheckInPolicy,
+    store: StoreState,
+    fix: FixIn,
+    neighbours: Sequence[KnownCheckIn],
+    now: datetime,
 ) -> Verdict:
-    """The accepted check-in's measurements, or the first rule it breaks (raised, with the evidence)."""
+    """The accepted check-in's measurements, or the first rule it breaks (raised, with the evidence).
+
+    `neighbours` are the member's accepted check-ins just before and just after this fix in time: the
+    travel to this one from the first and from this one to the second must both be possible. (Only
+    comparing with the latest one before would let two requests, the later-sent one timed earlier, pass
+    as two separate journeys.) Speeds use the devices' fix times, not the server's clock.
+    """
     if not store.geofence_enabled:
         raise GeofenceDisabled()
     if not store.open_now:
@@ -97,16 +112,28 @@ def judge_check_in(
     inside, distance = within_fence(store.fence, fix.point, fix.accuracy_m, policy.accuracy_allowance_m)
     if not inside:
         raise OutsideGeofence(distance_m=round(distance))
-    speed = None if previous is None else speed_kmh(previous, fix)
-    if speed is not None and speed > policy.max_speed_kmh:
-        raise ImpossibleTravel(speed_kmh=round(speed), max_speed_kmh=policy.max_speed_kmh)
-    return Verdict(distance_m=distance, speed_kmh=speed)
+    speeds = [(speed_kmh(neighbour, fix), neighbour) for neighbour in neighbours]
+    fastest = max(speeds, key=lambda pair: pair[0], default=None)
+    if fastest is not None and fastest[0] > policy.max_speed_kmh:
+        speed, neighbour = fastest
+        raise ImpossibleTravel(
+            speed_kmh=round(min(speed, 1e9)),
+            max_speed_kmh=policy.max_speed_kmh,
+            other={
+                "latitude": neighbour.point[0],
+                "longitude": neighbour.point[1],
+                "fix_at": neighbour.fix_at.isoformat(),
+            },
+        )
+    return Verdict(distance_m=distance, speed_kmh=fastest[0] if fastest else None)
 
 
-def speed_kmh(previous: PreviousCheckIn, fix: FixIn) -> float:
-    """Speed needed to get from the previous check-in here; infinite for a jump with no time between."""
-    metres = distance_m(previous.point, fix.point)
-    seconds = abs((fix.fix_at - previous.fix_at).total_seconds())
+def speed_kmh(other: KnownCheckIn, fix: FixIn) -> float:
+    """The least speed needed between another check-in and this fix: over the shortest distance their
+    accuracy circles allow (an honest member at two neighbouring stores is not judged on fuzzy fixes),
+    in the time between their fixes; infinite for a jump with no time between."""
+    metres = max(0.0, distance_m(other.point, fix.point) - other.accuracy_m - fix.accuracy_m)
+    seconds = abs((fix.fix_at - other.fix_at).total_seconds())
     if seconds == 0:
         return 0.0 if metres < 1 else float("inf")
     return metres / seconds * 3.6

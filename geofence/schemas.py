@@ -8,6 +8,7 @@ from typing import Annotated
 
 import msgspec
 
+from domain.times import normalise_times
 from geofence.rules import Trigger
 
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
@@ -58,6 +59,9 @@ class CheckInRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     trigger: Trigger
     integrity: Integrity = Integrity()
 
+    def __post_init__(self) -> None:
+        normalise_times(self, "fix_at")
+
 
 class CheckInResult(msgspec.Struct, frozen=True):
     check_in_id: uuid.UUID
@@ -86,6 +90,7 @@ class SuspiciousMember(msgspec.Struct, frozen=True):
     total_rejections: int
     impossible_travel: list[TravelPair]
     flagged: bool
+    refused_for_too_many_attempts_today: int  # not recorded one by one: counted in Redis (UTC day)
 
 
 class FraudReview(msgspec.Struct, frozen=True):

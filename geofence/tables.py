@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, Float, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import BigInteger, Date, Float, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -29,8 +29,8 @@ class CheckIn(Base):
     longitude: Mapped[float] = mapped_column(Float(precision=53))
     accuracy_m: Mapped[float]
     distance_m: Mapped[float]
-    points: Mapped[int]
-    miles: Mapped[int]
+    points: Mapped[int] = mapped_column(BigInteger)
+    miles: Mapped[int] = mapped_column(BigInteger)
     reward_withheld: Mapped[str | None] = mapped_column(String(40))
 
     __table_args__ = (
@@ -62,6 +62,13 @@ class CheckInAttempt(Base):
     __table_args__ = (
         Index("ix_check_in_attempts_member", "member_id", text("attempted_at DESC")),
         Index("ix_check_in_attempts_rejected", "attempted_at", postgresql_where=text("outcome = 'rejected'")),
+        # The travel check's neighbours: a member's honest positions by the time of their fix.
+        Index(
+            "ix_check_in_attempts_member_fix",
+            "member_id",
+            text("fix_at DESC"),
+            postgresql_where=text("outcome <> 'rejected'"),
+        ),
     )
 
 

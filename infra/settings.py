@@ -56,6 +56,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     idempotency_ttl_s: PositiveSeconds = 7 * 24 * 3600
     points_program: str | None = None  # JSON of points.program.Program; unset: the defaults
     check_in_policy: str | None = None  # JSON of geofence.rules.CheckInPolicy; unset: the defaults
+    push_policy: str | None = None  # JSON of push.policy.PushPolicy; unset: the defaults
+    # FCM: production sets the service account's JSON key file; its project id is the key's unless set.
+    # Without credentials, messages go to `fcm_url`, an FCM-compatible server (`tsunagari fcm-local`);
+    # embedded `serve` starts one itself.
+    fcm_credentials: str | None = None
+    fcm_project_id: str | None = None
+    fcm_url: str | None = None
+    fcm_timeout_s: Annotated[int, msgspec.Meta(ge=1, le=120)] = 10
 
     @property
     def is_embedded(self) -> bool:

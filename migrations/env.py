@@ -1,4 +1,4 @@
-"""Alembic environment: runs migrations over asyncpg with the URL `infra.migrate` passes in."""
+"""Alembic environment: runs migrations over asyncpg with the URL `commands.migrate` passes in."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def _run(connection: Connection) -> None:
 
 async def _run_online() -> None:
     url = context.config.get_main_option("sqlalchemy.url")
-    assert url is not None, "infra.migrate sets sqlalchemy.url"
+    assert url is not None, "commands.migrate sets sqlalchemy.url"
     engine = create_async_engine(asyncpg_url(url))
     try:
         async with engine.connect() as connection:

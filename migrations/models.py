@@ -8,6 +8,7 @@ import accounts.tables
 import geofence.tables
 import infra.idempotency
 import points.tables
+import push.tables
 import stores.tables
 import timeline.tables
 from infra.db import Base
@@ -20,6 +21,7 @@ TABLE_MODULES = (
     points.tables,
     infra.idempotency,
     geofence.tables,
+    push.tables,
 )
 
 

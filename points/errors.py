@@ -75,6 +75,21 @@ class UnknownLine(InvalidInput):
     title = "A refund line refers to a line number the sale does not have"
 
 
-class DeviceNotFound(NotFound):
-    code = "device_not_found"
-    title = "No active device in this slot"
+class MemberCodeAlreadyRedeemed(Conflict):
+    code = "member_code_already_redeemed"
+    title = "This member code already paid for a sale with points; ask the member to show a fresh code"
+
+
+class DuplicateLine(InvalidInput):
+    code = "duplicate_line"
+    title = "A line number appears more than once"
+
+
+class RefundLinesOrAmount(InvalidInput):
+    code = "refund_lines_or_amount"
+    title = "A refund gives either lines or amount_minor, exactly one of them"
+
+
+class RefundTimeOutOfRange(InvalidInput):
+    code = "refund_time_out_of_range"
+    title = "refunded_at is in the future, before the sale, or older than late postings are accepted"

@@ -40,12 +40,7 @@ Computing the OTP (what the iOS/Android app implements)
         OTP          914987
         payload      21234567890123430366914987
 
-Deriving the device secret (server only)
-    secret = HMAC-SHA256(key=UTF-8 code signing key, data=
-                 ASCII "tsunagari-device-code-secret-v1" || 0x00
-                 || member id (16 bytes, RFC 4122 byte order) || slot (1 byte) || salt (16 bytes))
-The database keeps only the salt, so a copy of it alone cannot mint codes (the same idea as the
-terminal secrets in stores/pos_signature.py). Revoking a device means forgetting its salt.
+The device secret itself is derived by the server (accounts.device_secrets).
 
 Verifying (server): parse the scan, look up the device by card number and slot, re-derive the
 secret, then try the steps within ±1 of now whose last two digits match and compare the OTP in
@@ -55,27 +50,20 @@ constant time. A code stays valid for up to three steps, so the caller should ac
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
-import secrets
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import msgspec
 
+from accounts.device_secrets import CODE_STEP_S, MAX_DEVICE_SLOT, check_secret, check_slot
 from accounts.rules import CARD_NUMBER_LENGTH, is_valid_card_number
 
-STEP_S = 30
+STEP_S = CODE_STEP_S
 OTP_DIGITS = 6
-MAX_DEVICE_SLOT = 99
 CODE_LENGTH = 26
-SALT_BYTES = 16
-SECRET_BYTES = 32
 
 _OTP_PREFIX = b"tsunagari-member-code-v1\x00"
-_SECRET_PREFIX = b"tsunagari-device-code-secret-v1\x00"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _STEP = timedelta(seconds=STEP_S)
 _SLOT_DIGITS = 2
@@ -100,38 +88,6 @@ class StaticCard(msgspec.Struct, frozen=True):
     card_number: str
 
 
-def new_device_salt() -> bytes:
-    return secrets.token_bytes(SALT_BYTES)
-
-
-def device_code_secret(code_signing_key: str, member_id: uuid.UUID, slot: int, salt: bytes) -> bytes:
-    """The 32-byte secret a device computes its codes with, re-derivable from the key and the salt."""
-    if not code_signing_key:
-        raise ValueError("the code signing key must not be empty")
-    _check_slot(slot)
-    if len(salt) != SALT_BYTES:
-        raise ValueError(f"the device salt must be {SALT_BYTES} bytes")
-    message = _SECRET_PREFIX + member_id.bytes + slot.to_bytes(1, "big") + salt
-    return hmac.new(code_signing_key.encode(), message, hashlib.sha256).digest()
-
-
-def secret_for_app(secret: bytes) -> str:
-    """Base32 without padding: the form the app stores and every mobile platform can decode."""
-    _check_secret(secret)
-    return base64.b32encode(secret).decode("ascii").rstrip("=")
-
-
-def secret_from_app(text: str) -> bytes:
-    """The inverse of `secret_for_app`, tolerant of lowercase and of padding present or not."""
-    unpadded = text.strip().rstrip("=")
-    try:
-        secret = base64.b32decode(unpadded + "=" * (-len(unpadded) % 8), casefold=True)
-    except (binascii.Error, ValueError) as error:
-        raise ValueError("the code secret is not base32") from error
-    _check_secret(secret)
-    return secret
-
-
 def time_step(at: datetime) -> int:
     """floor(Unix seconds / STEP_S), in exact integer arithmetic."""
     _check_aware(at)
@@ -151,9 +107,9 @@ def code_expires_at(at: datetime) -> datetime:
 
 def one_time_password(secret: bytes, card_number: str, slot: int, step: int) -> str:
     """The OTP_DIGITS-digit password for one card, device slot and step (see the module docstring)."""
-    _check_secret(secret)
+    check_secret(secret)
     _check_card_number(card_number)
-    _check_slot(slot)
+    check_slot(slot)
     if not 0 <= step < 2**64:
         raise ValueError("the step must fit an unsigned 64-bit integer")
     message = _OTP_PREFIX + card_number.encode("ascii") + slot.to_bytes(1, "big") + step.to_bytes(8, "big")
@@ -218,16 +174,6 @@ def _is_ascii_digits(text: str) -> bool:
 def _check_aware(at: datetime) -> None:
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError("member codes need a timezone-aware datetime")
-
-
-def _check_slot(slot: int) -> None:
-    if not 0 <= slot <= MAX_DEVICE_SLOT:
-        raise ValueError(f"the device slot must be between 0 and {MAX_DEVICE_SLOT}")
-
-
-def _check_secret(secret: bytes) -> None:
-    if len(secret) != SECRET_BYTES:
-        raise ValueError(f"a device code secret is {SECRET_BYTES} bytes")
 
 
 def _check_card_number(card_number: str) -> None:

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from points.rules import EarningPolicy
-from points.stages import StagePolicy
+from points.rules.earning import EarningPolicy
+from points.rules.stages import StagePolicy
 
 
 class Program(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -8,8 +8,9 @@ from typing import Annotated
 
 import msgspec
 
-from points.rules import AppliedRule
-from points.stages import Stage
+from domain.times import normalise_times
+from points.rules.earning import AppliedRule
+from points.rules.stages import Stage
 
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 ReceiptId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._:/-]{1,64}$", examples=["R-20261123-0042"])]
@@ -34,6 +35,9 @@ class PurchaseRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     lines: Annotated[list[SaleLineIn], msgspec.Meta(min_length=1, max_length=500)]
     member_code: Annotated[str, msgspec.Meta(min_length=1, max_length=40)] | None = None
     points_to_redeem: Annotated[int, msgspec.Meta(ge=0, le=10**9)] = 0
+
+    def __post_init__(self) -> None:
+        normalise_times(self, "sold_at")
 
 
 class MemberAtRegister(msgspec.Struct, frozen=True):
@@ -76,6 +80,9 @@ class RefundRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     lines: Annotated[list[RefundLineIn], msgspec.Meta(min_length=1, max_length=500)] | None = None
     amount_minor: Annotated[int, msgspec.Meta(ge=1, le=10**12)] | None = None
 
+    def __post_init__(self) -> None:
+        normalise_times(self, "refunded_at")
+
 
 class RefundResult(msgspec.Struct, frozen=True):
     refund_id: uuid.UUID
@@ -84,8 +91,11 @@ class RefundResult(msgspec.Struct, frozen=True):
     refunded_total_minor: int
     points_reversed: int
     points_owed: int  # already spent: a negative adjustment repaid from future points
-    points_returned: int  # redeemed points given back
+    points_returned: int  # redeemed points given back (they first repay what the member owes)
     miles_reversed: int
+    # What the register pays back in money: the amount returned less the part the member had paid
+    # with points, which comes back as points instead.
+    money_to_return_minor: int
     balances: BalancesView | None
 
 
@@ -115,9 +125,12 @@ class PointsSummary(msgspec.Struct, frozen=True):
 
 
 class HistoryEntry(msgspec.Struct, frozen=True):
+    """One change. `points` sum to `available + pending`; `owed_change` sum to `owed` (docs/points.md)."""
+
     id: uuid.UUID
     kind: str
     points: int
+    owed_change: int
     miles: int
     reason: str
     occurred_at: datetime

@@ -7,19 +7,18 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from accounts.errors import MemberNotFound
+from accounts.devices import active_device_secret
+from accounts.errors import DeviceNotFound, MemberNotFound
 from accounts.tables import Member
 from infra.db import UnitOfWork
 from infra.pages import fetch_page
 from points import ledger
 from points.code_images import code128_svg, qr_svg
-from points.devices import active_device_secret
-from points.errors import DeviceNotFound
 from points.member_codes import STEP_S, code_expires_at, member_code
 from points.miles import miles_of
 from points.program import Program
+from points.rules.stages import current_stage, next_period_start, next_stage, period_start
 from points.schemas import HistoryEntry, HistoryPage, MemberCodeView, NextStage, PointsSummary
-from points.stages import current_stage, next_period_start, next_stage, period_start
 from points.tables import PointEntry
 
 
@@ -58,6 +57,7 @@ async def points_history(
                 id=e.id,
                 kind=e.kind.value,
                 points=e.points,
+                owed_change=e.owed_change,
                 miles=e.miles,
                 reason=e.reason,
                 occurred_at=e.occurred_at,

@@ -12,7 +12,6 @@ from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Index,
-    LargeBinary,
     String,
     UniqueConstraint,
     text,
@@ -35,23 +34,9 @@ class EntryKind(StrEnum):
     EXPIRE = "expire"  # a lot reached its expiry date
 
 
-class MemberDevice(Base):
-    """A phone of a member that can show member codes offline. The code secret is derived from the
-    server's code-signing key and `secret_salt` (points.member_codes), never stored."""
-
-    __tablename__ = "member_devices"
-
-    member_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
-    )
-    slot: Mapped[int] = mapped_column(primary_key=True)
-    secret_salt: Mapped[bytes] = mapped_column(LargeBinary(16))
-    created_at: Mapped[datetime]
-    revoked_at: Mapped[datetime | None]
-
-
 class MemberCodeUse(Base):
-    """A member code used for a completed purchase, kept while valid so it cannot be used at another store."""
+    """A member code used for a completed purchase, kept while valid: it cannot be used at another store
+    meanwhile, and it pays with points at most once (`redeemed_at`)."""
 
     __tablename__ = "member_code_uses"
 
@@ -59,6 +44,7 @@ class MemberCodeUse(Base):
     store_id: Mapped[uuid.UUID]
     used_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
+    redeemed_at: Mapped[datetime | None]
 
 
 class PointAccount(Base):
@@ -90,13 +76,15 @@ class PointLot(Base):
     earned_at: Mapped[datetime]
     available_at: Mapped[datetime]
     expires_at: Mapped[datetime]
-    amount: Mapped[int]
-    remaining: Mapped[int]
+    amount: Mapped[int] = mapped_column(BigInteger)
+    remaining: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (
         CheckConstraint("remaining >= 0 AND remaining <= amount", name="remaining_within_amount"),
         Index("ix_point_lots_member_open", "member_id", "expires_at", postgresql_where=text("remaining > 0")),
         Index("ix_point_lots_due", "expires_at", postgresql_where=text("remaining > 0")),
+        # A refund finds the lots of its sale without scanning a member's (or everyone's) lots.
+        Index("ix_point_lots_purchase", "purchase_id", postgresql_where=text("purchase_id IS NOT NULL")),
     )
 
 
@@ -108,8 +96,9 @@ class PointEntry(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
     kind: Mapped[EntryKind] = mapped_column(pg_enum(EntryKind, "point_entry_kind"))
-    points: Mapped[int]
-    miles: Mapped[int] = mapped_column(default=0)
+    points: Mapped[int] = mapped_column(BigInteger)  # change of the points held (points.ledger)
+    owed_change: Mapped[int] = mapped_column(BigInteger, default=0)  # change of what is owed
+    miles: Mapped[int] = mapped_column(BigInteger, default=0)
     lot_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("point_lots.id"))
     purchase_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("purchases.id"))
     refund_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("refunds.id"))
@@ -118,7 +107,10 @@ class PointEntry(Base):
     recorded_at: Mapped[datetime]
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
 
-    __table_args__ = (Index("ix_point_entries_member", "member_id", text("id DESC")),)
+    __table_args__ = (
+        Index("ix_point_entries_member", "member_id", text("id DESC")),
+        Index("ix_point_entries_purchase", "purchase_id", postgresql_where=text("purchase_id IS NOT NULL")),
+    )
 
 
 class MemberMiles(Base):
@@ -150,15 +142,15 @@ class Purchase(Base):
     posted_at: Mapped[datetime]
     currency: Mapped[str] = mapped_column(String(3))
     total_minor: Mapped[int] = mapped_column(BigInteger)
-    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
-    points_redeemed: Mapped[int]
-    points_earned: Mapped[int]
-    miles_earned: Mapped[int]
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)  # points.rules.refunds.StoredLine
+    points_redeemed: Mapped[int] = mapped_column(BigInteger)
+    points_earned: Mapped[int] = mapped_column(BigInteger)
+    miles_earned: Mapped[int] = mapped_column(BigInteger)
     award: Mapped[dict[str, Any]] = mapped_column(JSONB)
     refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
-    points_reversed: Mapped[int] = mapped_column(default=0)
-    miles_reversed: Mapped[int] = mapped_column(default=0)
-    points_returned: Mapped[int] = mapped_column(default=0)
+    points_reversed: Mapped[int] = mapped_column(BigInteger, default=0)
+    miles_reversed: Mapped[int] = mapped_column(BigInteger, default=0)
+    points_returned: Mapped[int] = mapped_column(BigInteger, default=0)
 
     __table_args__ = (
         UniqueConstraint("store_id", "receipt_id", name="uq_purchases_store_receipt"),
@@ -177,10 +169,10 @@ class Refund(Base):
     refunded_at: Mapped[datetime]
     posted_at: Mapped[datetime]
     amount_minor: Mapped[int] = mapped_column(BigInteger)
-    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
-    points_reversed: Mapped[int]
-    miles_reversed: Mapped[int]
-    points_returned: Mapped[int]
-    points_owed: Mapped[int]
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)  # points.rules.refunds.LineRefund
+    points_reversed: Mapped[int] = mapped_column(BigInteger)
+    miles_reversed: Mapped[int] = mapped_column(BigInteger)
+    points_returned: Mapped[int] = mapped_column(BigInteger)
+    points_owed: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (UniqueConstraint("store_id", "refund_receipt_id", name="uq_refunds_store_receipt"),)

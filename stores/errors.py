@@ -58,3 +58,8 @@ class PosTerminalUnknown(Unauthenticated):
 class PosTerminalDisabled(Forbidden):
     code = "pos_terminal_disabled"
     title = "This terminal (or its store) is disabled"
+
+
+class InvalidPolygon(InvalidInput):
+    code = "invalid_polygon"
+    title = "The fence polygon is not usable"

@@ -10,12 +10,18 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from domain.clock import Clock
-from domain.geo import checked_time_zone
-from geofence.errors import InvalidPolygon
-from geofence.geometry import validate_polygon
+from domain.geo import validate_polygon
+from domain.time_zones import checked_time_zone
 from infra.db import UnitOfWork
 from infra.pages import fetch_page
-from stores.errors import InvalidOpeningHours, StoreArchived, StoreCodeTaken, StoreNotFound, TerminalNotFound
+from stores.errors import (
+    InvalidOpeningHours,
+    InvalidPolygon,
+    StoreArchived,
+    StoreCodeTaken,
+    StoreNotFound,
+    TerminalNotFound,
+)
 from stores.pos_signature import derive_terminal_secret, new_key_id, new_salt, secret_digest
 from stores.rules import check_opening_hours
 from stores.schemas import (
@@ -225,3 +231,23 @@ async def _active_store(uow: UnitOfWork, store_id: uuid.UUID, *, for_update: boo
     if store is None:
         raise StoreNotFound()
     return store
+
+
+async def store_names(uow: UnitOfWork, store_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    rows = await uow.session.execute(select(Store.id, Store.name).where(Store.id.in_(store_ids)))
+    return {store_id: name for store_id, name in rows}
+
+
+async def store_points(uow: UnitOfWork) -> dict[uuid.UUID, tuple[float, float]]:
+    """Where every active store is (latitude, longitude)."""
+    rows = await uow.session.execute(
+        select(Store.id, Store.latitude, Store.longitude).where(Store.archived_at.is_(None))
+    )
+    return {store_id: (latitude, longitude) for store_id, latitude, longitude in rows}
+
+
+async def existing_store_ids(uow: UnitOfWork, store_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    if not store_ids:
+        return set()
+    rows = await uow.session.execute(select(Store.id).where(Store.id.in_(store_ids)))
+    return set(rows.scalars())

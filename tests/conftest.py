@@ -8,9 +8,12 @@ that server and drop them afterwards, so a developer's database is never touched
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -21,15 +24,22 @@ import httpx
 import msgspec
 import pytest
 import uvicorn
+from hypothesis import settings as hypothesis_settings
+from litestar import Litestar
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from api.app import create_app
-from domain.clock import SettableClock
+from commands.migrate import upgrade
+from domain.clock import Clock, SettableClock
 from infra.db import Database, asyncpg_url, create_engine
 from infra.embedded import embedded_services
-from infra.migrate import upgrade
 from infra.settings import Settings, load_settings
+
+# Property tests explore new examples on every local run; CI (HYPOTHESIS_PROFILE=ci) replays the same
+# ones each time, so a red build always means a change in the code, and shared cores never time out.
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 # Points become spendable two days after the sale and last 365 days (no month-end rounding), and stages
 # need far more miles than everyday test sales, so only the tests about stages reach one.
@@ -64,16 +74,23 @@ class Backing:
 
 
 @pytest.fixture(scope="session")
-def backing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backing]:
+def backing() -> Iterator[Backing]:
+    """Embedded servers keep their data outside pytest's temporary root: as root, embedded PostgreSQL
+    runs as its own system user, and every pytest session that starts (another developer's, a second
+    terminal's) strips group and other permissions from that root, cutting the server off mid-run."""
+    data_dir = tempfile.mkdtemp(prefix="tsunagari-test-embedded-")
     given = Settings(
         database_url=os.environ.get("TSUNAGARI_DATABASE_URL") or None,
         redis_url=os.environ.get("TSUNAGARI_REDIS_URL") or None,
-        data_dir=str(tmp_path_factory.mktemp("embedded")),
+        data_dir=data_dir,
     )
-    with embedded_services(given) as ready:
-        assert ready.database_url is not None
-        assert ready.redis_url is not None
-        yield Backing(ready.database_url, ready.redis_url)
+    try:
+        with embedded_services(given) as ready:
+            assert ready.database_url is not None
+            assert ready.redis_url is not None
+            yield Backing(ready.database_url, ready.redis_url)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 async def _admin(backing: Backing, sql: str) -> None:
@@ -145,25 +162,37 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="session")
-def base_url(settings: Settings, clock: SettableClock) -> Iterator[str]:
-    """The app served by uvicorn in a thread: tests speak real HTTP to it."""
+@contextlib.contextmanager
+def serving_asgi(app: Litestar, name: str) -> Iterator[str]:
+    """`app` served by uvicorn in a thread, started (lifespan included) before this yields its URL."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, clock), host="127.0.0.1", port=port, log_config=None, access_log=False
-        )
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
     )
-    thread = threading.Thread(target=server.run, name="tsunagari-test-server", daemon=True)
+    thread = threading.Thread(target=server.run, name=f"{name}-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
+            raise RuntimeError(f"{name} did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=15)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def serving(settings: Settings, clock: Clock) -> contextlib.AbstractContextManager[str]:
+    """The app, served as in production, on loopback."""
+    return serving_asgi(create_app(settings, clock), "tsunagari-test-server")
+
+
+@pytest.fixture(scope="session")
+def base_url(settings: Settings, clock: SettableClock) -> Iterator[str]:
+    """The app the tests speak real HTTP to."""
+    with serving(settings, clock) as url:
+        yield url
 
 
 @pytest.fixture

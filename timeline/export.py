@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -14,7 +14,14 @@ from sqlalchemy import ColumnElement, delete, func, select, text
 
 from domain.interactions import PHASE_OF_KIND
 from infra.db import Database
-from timeline.partitions import DEFAULT_PARTITION, PARENT, add_months, partition_months, partition_name
+from timeline.partitions import (
+    DEFAULT_PARTITION,
+    PARENT,
+    add_months,
+    month_bounds,
+    partition_months,
+    partition_name,
+)
 from timeline.tables import AppEventReceipt, TimelineEvent
 
 Progress = Callable[[int, int], None]
@@ -81,14 +88,12 @@ async def archive_before(
     DEFAULT partition are exported and deleted. Each file is complete before anything is removed.
     """
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
-    cutoff = datetime(before.year, before.month, 1, tzinfo=UTC)
+    cutoff, _ = month_bounds(before)
     written: list[Path] = []
     async with db.engine.connect() as connection:
         months = sorted(m for m in await partition_months(connection) if add_months(m, 1) <= before)
     for month in months:
-        start = datetime(month.year, month.month, 1, tzinfo=UTC)
-        end_month = add_months(month, 1)
-        end = datetime(end_month.year, end_month.month, 1, tzinfo=UTC)
+        start, end = month_bounds(month)
         path = out_dir / f"{partition_name(month)}.ndjson.gz"
         await _export_to_gzip(db, path, start, end, progress)
         async with db.engine.begin() as connection:

@@ -14,7 +14,6 @@ import msgspec
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from accounts.tables import Member
 from domain.clock import Clock
 from infra.db import Database, UnitOfWork
 from timeline.recording import ActivitySums, add_daily_activity, add_to_sums
@@ -27,9 +26,15 @@ MEMBERS_PER_BATCH = 200
 async def rebuild_traits(
     db: Database, clock: Clock, progress: Callable[[int, int], None] | None = None
 ) -> int:
-    """Rebuild all members; returns how many were processed."""
+    """Rebuild every member the timeline knows; returns how many were processed."""
     async with db.unit_of_work() as uow:
-        member_ids = list((await uow.session.execute(select(Member.id).order_by(Member.id))).scalars())
+        found = await uow.session.execute(
+            select(TimelineEvent.member_id)
+            .where(TimelineEvent.member_id.is_not(None))
+            .distinct()
+            .order_by(TimelineEvent.member_id)
+        )
+        member_ids = [member_id for member_id in found.scalars() if member_id is not None]
     for start in range(0, len(member_ids), MEMBERS_PER_BATCH):
         batch = member_ids[start : start + MEMBERS_PER_BATCH]
         async with db.unit_of_work() as uow:

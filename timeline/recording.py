@@ -17,7 +17,7 @@ from sqlalchemy import Row, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from domain.ids import new_id
-from domain.interactions import PHASE_OF_KIND
+from domain.interactions import OUTREACH_KINDS, PHASE_OF_KIND
 from infra.db import UnitOfWork
 from timeline.rules import EventDraft
 from timeline.schemas import Subject, TimelineEntry
@@ -57,8 +57,11 @@ async def record_many(
         _event_row(event_id, draft, recorded_at) for event_id, draft in zip(event_ids, drafts, strict=True)
     ]
     await uow.session.execute(insert(TimelineEvent), rows)
-    await _fold_into_counters(uow, drafts, recorded_at)
-    await _fold_into_daily_activity(uow, drafts)
+    # Outreach (a push sent, an offer decided) changes no trait: folding it would only lock the
+    # counters of every member a campaign reaches.
+    engaging = [draft for draft in drafts if draft.kind not in OUTREACH_KINDS]
+    await _fold_into_counters(uow, engaging, recorded_at)
+    await _fold_into_daily_activity(uow, engaging)
     return [entry_of(TimelineEvent(**row)) for row in rows]
 
 

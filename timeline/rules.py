@@ -11,6 +11,7 @@ from typing import Annotated
 import msgspec
 
 from domain.interactions import CLIENT_KINDS, Channel, InteractionKind, SubjectType
+from domain.times import normalise_times
 
 MAX_BATCH_EVENTS = 100
 MAX_EVENT_AGE = timedelta(days=7)
@@ -36,6 +37,10 @@ class EventDraft(msgspec.Struct, frozen=True, kw_only=True):
     subject_type: SubjectType | None = None
     subject_ref: str | None = None
     properties: Properties = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Every recorded time is UTC, whatever offset it arrived with: traits bin by its hour and day.
+        normalise_times(self, "occurred_at")
 
 
 class EventRejection(StrEnum):

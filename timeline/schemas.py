@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from domain.interactions import Channel, InteractionKind, Phase, SubjectType
+from domain.times import normalise_times
 from timeline.rules import MAX_BATCH_EVENTS, Properties, SubjectRef
 from timeline.traits import MemberTraits
 
@@ -29,6 +30,9 @@ class ClientEvent(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     store_id: uuid.UUID | None = None
     subject: Subject | None = None
     properties: Properties = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        normalise_times(self, "occurred_at")
 
 
 class EventBatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

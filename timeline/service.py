@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import msgspec
-from sqlalchemy import Select, delete, or_, select, update
+from sqlalchemy import ColumnElement, ColumnExpressionArgument, Select, delete, exists, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from accounts.errors import MemberNotFound
-from accounts.tables import Member
 from domain.ids import new_id
 from domain.interactions import Channel, InteractionKind, kinds_in_phase
 from domain.pagination import decode_time_cursor, encode_time_cursor
 from infra.db import UnitOfWork
 from stores.tables import Store
 from timeline.errors import InvalidTimeRange
+from timeline.population import population_hours
 from timeline.recording import activity_of, entry_of, record_many
 from timeline.rules import REJECTION_DETAIL, EventDraft, EventRejection, client_event_rejection
 from timeline.schemas import (
@@ -32,7 +31,7 @@ from timeline.schemas import (
     TimelinePage,
 )
 from timeline.tables import AppEventReceipt, MemberDailyActivity, MemberTraitCounters, TimelineEvent
-from timeline.traits import TraitCounters, compute_traits
+from timeline.traits import DailyActivity, MemberTraits, TraitCounters, compute_traits
 
 TRAIT_HISTORY = timedelta(days=366)
 # Pages are read as plain rows: building ORM objects for them would only cost time.
@@ -42,8 +41,10 @@ _EVENT_COLUMNS = select(*TimelineEvent.__table__.columns)
 async def ingest_app_events(
     uow: UnitOfWork, member_id: uuid.UUID, batch: EventBatch, now: datetime
 ) -> BatchResult:
-    """Record what the app reports; each event succeeds or fails on its own, and resending is harmless."""
-    await _require_member(uow, member_id)
+    """Record what the app reports; each event succeeds or fails on its own, and resending is harmless.
+
+    The caller has established that the member is active (accounts.activity).
+    """
     rejected = _rejections(batch.events, now)
     await _reject_unknown_stores(uow, batch.events, rejected)
     candidates = {position: event for position, event in enumerate(batch.events) if position not in rejected}
@@ -169,14 +170,6 @@ async def own_timeline(
     )
 
 
-async def member_timeline(
-    uow: UnitOfWork, member_id: uuid.UUID, filters: TimelineFilter, cursor: str | None, limit: int
-) -> TimelinePage:
-    """Any member's interactions, newest first, for staff."""
-    await _require_member(uow, member_id, erased_too=True)
-    return await own_timeline(uow, member_id, filters, cursor, limit)
-
-
 async def store_activity(
     uow: UnitOfWork, store_id: uuid.UUID, filters: TimelineFilter, cursor: str | None, limit: int
 ) -> TimelinePage:
@@ -222,17 +215,48 @@ async def _page(
     return TimelinePage(items=[entry_of(event) for event in events], next_cursor=next_cursor)
 
 
-async def member_traits(uow: UnitOfWork, member_id: uuid.UUID, now: datetime) -> MemberTraitsView:
+async def member_traits(
+    uow: UnitOfWork, member_id: uuid.UUID, time_zone: str, now: datetime
+) -> MemberTraitsView:
     """Traits as of `now`: lifetime counters plus at most a year of daily rows, never the raw history."""
-    member = await _require_member(uow, member_id)
     counters = await _counters(uow, member_id)
     activity = await uow.session.execute(
         select(MemberDailyActivity).where(
             MemberDailyActivity.member_id == member_id, MemberDailyActivity.day > (now - TRAIT_HISTORY).date()
         )
     )
-    traits = compute_traits(counters, [activity_of(row) for row in activity.scalars()], now, member.time_zone)
-    return MemberTraitsView(member_id=member_id, time_zone=member.time_zone, traits=traits)
+    rows = [activity_of(row) for row in activity.scalars()]
+    traits = compute_traits(counters, rows, now, time_zone, await population_hours(uow))
+    return MemberTraitsView(member_id=member_id, time_zone=time_zone, traits=traits)
+
+
+async def traits_of_members(
+    uow: UnitOfWork, zones: dict[uuid.UUID, str], now: datetime
+) -> dict[uuid.UUID, MemberTraits]:
+    """Traits of many members at once (three queries), each in their own time zone."""
+    member_ids = list(zones)
+    stored = await uow.session.execute(
+        select(MemberTraitCounters.member_id, MemberTraitCounters.counters).where(
+            MemberTraitCounters.member_id.in_(member_ids)
+        )
+    )
+    counters = {member_id: msgspec.convert(doc, TraitCounters) for member_id, doc in stored}
+    activity: dict[uuid.UUID, list[DailyActivity]] = {}
+    rows = await uow.session.execute(
+        select(MemberDailyActivity).where(
+            MemberDailyActivity.member_id.in_(member_ids),
+            MemberDailyActivity.day > (now - TRAIT_HISTORY).date(),
+        )
+    )
+    for row in rows.scalars():
+        activity.setdefault(row.member_id, []).append(activity_of(row))
+    population = await population_hours(uow)
+    return {
+        member_id: compute_traits(
+            counters.get(member_id, TraitCounters()), activity.get(member_id, []), now, zone, population
+        )
+        for member_id, zone in zones.items()
+    }
 
 
 async def _counters(uow: UnitOfWork, member_id: uuid.UUID) -> TraitCounters:
@@ -249,8 +273,13 @@ async def forget_member(uow: UnitOfWork, member_id: uuid.UUID) -> None:
         await uow.session.execute(delete(table).where(table.member_id == member_id))
 
 
-async def _require_member(uow: UnitOfWork, member_id: uuid.UUID, *, erased_too: bool = False) -> Member:
-    member = await uow.session.get(Member, member_id)
-    if member is None or (member.erased_at is not None and not erased_too):
-        raise MemberNotFound()
-    return member
+def visited_store_since(
+    member_id: ColumnExpressionArgument[uuid.UUID], store_id: uuid.UUID, since: date
+) -> ColumnElement[bool]:
+    """SQL: the member bought or checked in at the store on a UTC day after `since` (audience segments)."""
+    return exists().where(
+        MemberDailyActivity.member_id == member_id,
+        MemberDailyActivity.store_key == store_id,
+        MemberDailyActivity.day > since,
+        (MemberDailyActivity.purchases > 0) | (MemberDailyActivity.check_ins > 0),
+    )

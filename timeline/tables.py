@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.interactions import Channel, InteractionKind, SubjectType
@@ -100,4 +100,16 @@ class MemberTraitCounters(Base):
         ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
     )
     counters: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    updated_at: Mapped[datetime]
+
+
+class PopulationEngagement(Base):
+    """Everyone's engagement per UTC hour of the week (the members' histograms summed), one row
+    refreshed by the worker: what a member with few signals of their own is blended toward."""
+
+    __tablename__ = "population_engagement"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hours: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    members: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime]

@@ -10,24 +10,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo
 
 import msgspec
 
-from domain.interactions import AMOUNT_MINOR, CATEGORIES, InteractionKind
+from domain.interactions import AMOUNT_MINOR, CATEGORIES, OUTREACH_KINDS, InteractionKind
+from timeline.engagement import HOURS_PER_WEEK, BestHour, best_hour, engagement, hour_of_week, local_hours
 from timeline.rules import Properties
 
-HOURS_PER_WEEK = 7 * 24
 WINDOWS_DAYS = (30, 90, 365)
 _K = InteractionKind
 _VISIT_KINDS = frozenset({_K.PURCHASED, _K.CHECKED_IN})
-
-
-def hour_of_week(moment: datetime) -> int:
-    """0 = Monday 00:00-00:59 UTC ... 167 = Sunday 23:00 UTC."""
-    return moment.weekday() * 24 + moment.hour
 
 
 def _amount(properties: Properties) -> int:
@@ -52,9 +46,12 @@ class TraitCounters(msgspec.Struct, kw_only=True):
     categories: dict[str, int] = msgspec.field(default_factory=dict)
     push_open_hours: list[int] = msgspec.field(default_factory=lambda: [0] * HOURS_PER_WEEK)
     app_open_hours: list[int] = msgspec.field(default_factory=lambda: [0] * HOURS_PER_WEEK)
+    check_in_hours: list[int] = msgspec.field(default_factory=lambda: [0] * HOURS_PER_WEEK)
 
     def apply(self, kind: InteractionKind, occurred_at: datetime, properties: Properties) -> None:
         """Fold one event in. Commutative, so late and out-of-order events give the same result."""
+        if kind in OUTREACH_KINDS:
+            return
         self.first_seen_at = _earliest(self.first_seen_at, occurred_at)
         self.last_seen_at = _latest(self.last_seen_at, occurred_at)
         if kind is _K.MEMBER_JOINED:
@@ -73,6 +70,11 @@ class TraitCounters(msgspec.Struct, kw_only=True):
             self.push_open_hours[hour_of_week(occurred_at)] += 1
         elif kind is _K.APP_OPENED:
             self.app_open_hours[hour_of_week(occurred_at)] += 1
+        elif kind is _K.CHECKED_IN:
+            self.check_in_hours[hour_of_week(occurred_at)] += 1
+
+    def engagement_hours(self) -> list[int]:
+        return engagement(self.app_open_hours, self.push_open_hours, self.check_in_hours)
 
 
 def _earliest(current: datetime | None, candidate: datetime) -> datetime:
@@ -101,8 +103,9 @@ def daily_delta(
     kind: InteractionKind, occurred_at: datetime, store_id: uuid.UUID | None, properties: Properties
 ) -> DailyDelta:
     return DailyDelta(
-        day=occurred_at.date(),
+        day=occurred_at.astimezone(UTC).date(),
         store_id=store_id,
+        interactions=int(kind not in OUTREACH_KINDS),
         purchases=int(kind is _K.PURCHASED),
         spend_minor=_amount(properties) if kind is _K.PURCHASED else 0,
         refunded_minor=_amount(properties) if kind is _K.REFUNDED else 0,
@@ -129,6 +132,7 @@ class TraitPolicy(msgspec.Struct, frozen=True, kw_only=True):
     active_days: int = 60
     at_risk_days: int = 180
     seen_keeps_at_risk_days: int = 90
+    fallback_push_hour: int = 19  # local hour to reach a member when nobody's habits are known yet
 
 
 class LifecycleStage(StrEnum):
@@ -174,11 +178,16 @@ class MemberTraits(msgspec.Struct, frozen=True):
     categories: list[tuple[str, int]]  # most bought first
     push_open_hours_utc: list[int]  # 168 counts, index 0 = Monday 00:00 UTC
     app_open_hours_utc: list[int]
-    preferred_push_hour_local: int | None  # hour of day (0-23) in the member's time zone
+    check_in_hours_utc: list[int]
+    preferred_push_hour_local: int | None  # hour of day (0-23), member's zone, with most push opens
+    best_push_hour: BestHour  # from all engagement, blended with everyone's when the member's is thin
     rfm: RfmScores
     health_score: int  # 0..100
     health_components: list[HealthComponent]
     lifecycle_stage: LifecycleStage
+
+    def engagement_hours(self) -> list[int]:
+        return engagement(self.app_open_hours_utc, self.push_open_hours_utc, self.check_in_hours_utc)
 
 
 def compute_traits(
@@ -186,9 +195,11 @@ def compute_traits(
     activity: Iterable[DailyActivity],
     now: datetime,
     time_zone: str,
+    population_hours: list[int],
     policy: TraitPolicy = TraitPolicy(),  # noqa: B008 - immutable
 ) -> MemberTraits:
     rows = list(activity)
+    now = now.astimezone(UTC)
     today = now.date()
     windows = [_window(rows, today, days) for days in WINDOWS_DAYS]
     by_days = {window.days: window for window in windows}
@@ -217,7 +228,11 @@ def compute_traits(
         categories=sorted(counters.categories.items(), key=lambda item: (-item[1], item[0])),
         push_open_hours_utc=list(counters.push_open_hours),
         app_open_hours_utc=list(counters.app_open_hours),
-        preferred_push_hour_local=_preferred_local_hour(counters.push_open_hours, now, time_zone),
+        check_in_hours_utc=list(counters.check_in_hours),
+        preferred_push_hour_local=_most_opened_local_hour(counters.push_open_hours, now, time_zone),
+        best_push_hour=best_hour(
+            counters.engagement_hours(), population_hours, now, time_zone, policy.fallback_push_hour
+        ),
         rfm=rfm,
         health_score=(sum(c.score * c.weight_percent for c in components) + 50) // 100,
         health_components=components,
@@ -260,17 +275,6 @@ def _favourite_store(year: list[DailyActivity]) -> uuid.UUID | None:
     if not visit_days:
         return None
     return max(visit_days, key=lambda store: (len(visit_days[store]), max(visit_days[store]), str(store)))
-
-
-def _preferred_local_hour(histogram: list[int], now: datetime, time_zone: str) -> int | None:
-    if not any(histogram):
-        return None
-    offset = now.astimezone(ZoneInfo(time_zone)).utcoffset() or timedelta(0)
-    offset_hours = int(offset.total_seconds() // 3600)
-    by_local_hour = [0] * 24
-    for utc_hour_of_week, count in enumerate(histogram):
-        by_local_hour[(utc_hour_of_week + offset_hours) % 24] += count
-    return max(range(24), key=lambda hour: (by_local_hour[hour], -hour))
 
 
 def _health_components(
@@ -333,3 +337,10 @@ def _lifecycle(counters: TraitCounters, now: datetime, policy: TraitPolicy) -> L
     if since_visit is None and since_seen is not None and since_seen <= policy.seen_keeps_at_risk_days:
         return LifecycleStage.AT_RISK
     return LifecycleStage.LAPSED
+
+
+def _most_opened_local_hour(histogram: list[int], now: datetime, time_zone: str) -> int | None:
+    if not any(histogram):
+        return None
+    by_local_hour = local_hours(histogram, now, time_zone)
+    return max(range(24), key=lambda hour: (by_local_hour[hour], -hour))

@@ -92,14 +92,23 @@ def main() -> None:
     commands.add_parser("terminal", help="who am I: terminal, store and server time")
     heartbeat = commands.add_parser("heartbeat", help="report this terminal alive")
     heartbeat.add_argument("--software-version", default="example-client 1.0")
+    post = commands.add_parser("post", help="a write: POST the JSON in FILE to PATH, retried safely")
+    post.add_argument("path", help="e.g. /v1/pos/purchases or /v1/pos/refunds")
+    post.add_argument("file", help="the JSON body")
+    post.add_argument("--idempotency-key", help="default: a new UUID (reuse it to retry the same operation)")
     args = parser.parse_args()
     client = PosClient(args.base_url, args.key_id, args.secret)
     if args.command == "terminal":
         status, body = client.request("GET", "/v1/pos/terminal")
-    else:
+    elif args.command == "heartbeat":
         status, body = client.request(
             "POST", "/v1/pos/heartbeat", {"software_version": args.software_version}
         )
+    else:
+        with open(args.file, encoding="utf-8") as payload:
+            status, body = client.request(
+                "POST", args.path, json.load(payload), idempotency_key=args.idempotency_key
+            )
     print(status, json.dumps(body, indent=2, ensure_ascii=False))
 
 

@@ -11,8 +11,9 @@ from typing import Any
 
 import httpx
 
+from accounts.device_secrets import secret_from_app
 from domain.clock import Clock
-from points.member_codes import member_code, secret_from_app
+from points.member_codes import member_code
 from tests.integration.factories import (
     TerminalCredentials,
     create_store,

@@ -9,13 +9,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import msgspec
 import pytest
 from geopy.distance import geodesic
+from sqlalchemy import text
 
 from domain.clock import SettableClock
 from infra.db import Database
-from tests.integration.factories import bearer, create_store, sign_up, staff_login
+from infra.settings import Settings
+from tests.conftest import serving
+from tests.integration.factories import bearer, create_store, sign_up
 from tests.integration.problems import assert_problem
+from tests.tcp_proxy import proxy_to
 
 TOKYO = (35.681236, 139.767125)  # Tokyo Station
 OSAKA = (34.702485, 135.495951)  # Umeda
@@ -32,17 +37,32 @@ def midday_in_tokyo(clock: SettableClock) -> None:
     clock.set(datetime(2026, 11, 23, 12, 0, tzinfo=ZoneInfo("Asia/Tokyo")))
 
 
-@pytest.fixture
-async def admin(client: httpx.AsyncClient, db: Database, clock: SettableClock) -> dict[str, Any]:
-    return await staff_login(client, db, clock)
-
-
 async def store_at(
     client: httpx.AsyncClient, admin: dict[str, Any], point: tuple[float, float], **overrides: Any
 ) -> dict[str, Any]:
     return await create_store(
         client, admin, latitude=point[0], longitude=point[1], check_in_radius_m=100, **overrides
     )
+
+
+def check_in_body(
+    store: dict[str, Any],
+    point: tuple[float, float],
+    at: datetime,
+    *,
+    accuracy: float = 20,
+    mock: bool = False,
+    trigger: str = "user_tap",
+) -> dict[str, Any]:
+    return {
+        "store_id": store["id"],
+        "latitude": point[0],
+        "longitude": point[1],
+        "accuracy_m": accuracy,
+        "fix_at": at.isoformat(),
+        "trigger": trigger,
+        "integrity": {"mock_location": mock},
+    }
 
 
 async def check_in(
@@ -56,15 +76,7 @@ async def check_in(
     mock: bool = False,
     trigger: str = "user_tap",
 ) -> httpx.Response:
-    body = {
-        "store_id": store["id"],
-        "latitude": point[0],
-        "longitude": point[1],
-        "accuracy_m": accuracy,
-        "fix_at": at.isoformat(),
-        "trigger": trigger,
-        "integrity": {"mock_location": mock},
-    }
+    body = check_in_body(store, point, at, accuracy=accuracy, mock=mock, trigger=trigger)
     headers = bearer(member) | {"Idempotency-Key": f"check-in-{secrets.token_hex(8)}"}
     return await client.post("/v1/app/check-ins", json=body, headers=headers)
 
@@ -99,14 +111,7 @@ async def test_check_in_needs_an_idempotency_key_and_a_known_store(
 ) -> None:
     store = await store_at(client, admin, TOKYO)
     member = await sign_up(client)
-    body = {
-        "store_id": store["id"],
-        "latitude": TOKYO[0],
-        "longitude": TOKYO[1],
-        "accuracy_m": 10,
-        "fix_at": clock.now().isoformat(),
-        "trigger": "user_tap",
-    }
+    body = check_in_body(store, TOKYO, clock.now())
     assert_problem(
         await client.post("/v1/app/check-ins", json=body, headers=bearer(member)),
         400,
@@ -389,3 +394,224 @@ async def test_nearby_stores_and_regions(
         400,
         "validation_failed",
     )
+
+
+async def rows(db: Database, table: str, member_id: str | None = None) -> int:
+    """How many rows `table` holds (for one member, when given): what a request really wrote."""
+    where = " WHERE member_id = :member" if member_id else ""
+    async with db.unit_of_work() as uow:
+        result = await uow.session.execute(
+            text(f'SELECT count(*) FROM "{table}"{where}'),  # noqa: S608 - table names are the test's own
+            {"member": member_id} if member_id else {},
+        )
+        return int(result.scalar_one())
+
+
+async def test_a_fix_months_ahead_is_recorded_at_server_time_not_in_the_default_partition(
+    client: httpx.AsyncClient, admin: dict[str, Any], clock: SettableClock, db: Database
+) -> None:
+    store = await store_at(client, admin, TOKYO)
+    member = await sign_up(client)
+    claimed = clock.now() + timedelta(days=150)
+    assert_problem(await check_in(client, member, store, TOKYO, claimed), 422, "location_in_future")
+    items = (
+        await client.get("/v1/app/timeline", params={"kind": "check_in_rejected"}, headers=bearer(member))
+    ).json()["items"]
+    assert len(items) == 1
+    assert datetime.fromisoformat(items[0]["occurred_at"]) == clock.now()
+    assert datetime.fromisoformat(items[0]["properties"]["claimed_fix_at"]) == claimed
+    assert await rows(db, "timeline_events_default") == 0
+
+
+async def test_a_rejected_check_in_replays_its_problem_under_the_same_key(
+    client: httpx.AsyncClient, admin: dict[str, Any], clock: SettableClock, db: Database
+) -> None:
+    store = await store_at(client, admin, TOKYO)
+    member = await sign_up(client)
+    far = offset(TOKYO, 5_000)
+    body = check_in_body(store, far, clock.now())
+    headers = bearer(member) | {"Idempotency-Key": "check-in-rejected-once"}
+    first = await client.post("/v1/app/check-ins", json=body, headers=headers)
+    assert_problem(first, 422, "outside_geofence")
+    retry = await client.post("/v1/app/check-ins", json=body, headers=headers)
+    assert_problem(retry, 422, "outside_geofence")
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert retry.json() == first.json()
+    assert await rows(db, "check_in_attempts", member["member"]["id"]) == 1  # the replay judged nothing
+
+    good = body | {"latitude": TOKYO[0], "longitude": TOKYO[1]}
+    fresh_key = bearer(member) | {"Idempotency-Key": "check-in-good-fix"}
+    accepted = await client.post("/v1/app/check-ins", json=good, headers=fresh_key)
+    assert accepted.status_code == 200, accepted.text
+    replay = await client.post("/v1/app/check-ins", json=good, headers=fresh_key)
+    assert replay.status_code == 200
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.json() == accepted.json()
+
+
+async def test_a_rejection_keeps_only_its_record_and_its_answer(
+    client: httpx.AsyncClient, admin: dict[str, Any], clock: SettableClock, db: Database
+) -> None:
+    store = await store_at(client, admin, TOKYO)
+    member = await sign_up(client)
+    member_id = member["member"]["id"]
+    events_before = await rows(db, "timeline_events", member_id)
+    assert_problem(await check_in(client, member, store, TOKYO, clock.now(), mock=True), 422, "mock_location")
+    assert await rows(db, "check_in_attempts", member_id) == 1
+    assert await rows(db, "timeline_events", member_id) == events_before + 1
+    assert await rows(db, "check_ins", member_id) == 0
+    async with db.unit_of_work() as uow:
+        stored = (
+            (
+                await uow.session.execute(
+                    text("SELECT status_code FROM idempotency_keys WHERE scope LIKE 'member:%'")
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert stored == [422]
+
+
+async def test_concurrent_check_ins_at_distant_stores_accept_at_most_one(
+    client: httpx.AsyncClient, admin: dict[str, Any], clock: SettableClock
+) -> None:
+    tokyo = await store_at(client, admin, TOKYO)
+    osaka = await store_at(client, admin, OSAKA)
+    for _ in range(4):
+        member = await sign_up(client)
+        both = await asyncio.gather(
+            check_in(client, member, tokyo, TOKYO, clock.now()),
+            check_in(client, member, osaka, OSAKA, clock.now()),
+        )
+        assert sorted(r.status_code for r in both) == [200, 422], [r.text for r in both]
+        assert_problem(next(r for r in both if r.status_code == 422), 422, "impossible_travel")
+
+
+async def test_a_check_in_timed_before_an_accepted_one_is_judged_against_it(
+    client: httpx.AsyncClient, admin: dict[str, Any], clock: SettableClock
+) -> None:
+    tokyo = await store_at(client, admin, TOKYO)
+    osaka = await store_at(client, admin, OSAKA)
+    member = await sign_up(client)
+    assert (await check_in(client, member, osaka, OSAKA, clock.now())).status_code == 200
+    earlier = clock.now() - timedelta(seconds=30)  # sent later, but timed before the Osaka check-in
+    assert_problem(await check_in(client, member, tokyo, TOKYO, earlier), 422, "impossible_travel")
+
+
+async def test_a_mocked_repeat_at_a_visited_store_is_judged_and_recorded(
+    client: httpx.AsyncClient, admin: dict[str, Any], clock: SettableClock
+) -> None:
+    store = await store_at(client, admin, TOKYO)
+    member = await sign_up(client)
+    assert (await check_in(client, member, store, TOKYO, clock.now())).status_code == 200
+    clock.advance(timedelta(minutes=30))
+    assert_problem(await check_in(client, member, store, TOKYO, clock.now(), mock=True), 422, "mock_location")
+    rejected = await client.get(
+        "/v1/app/timeline", params={"kind": "check_in_rejected"}, headers=bearer(member)
+    )
+    assert [i["properties"]["reason"] for i in rejected.json()["items"]] == ["mock_location"]
+
+
+async def test_attempts_over_the_limit_write_nothing_to_postgresql(
+    client: httpx.AsyncClient, admin: dict[str, Any], clock: SettableClock, db: Database
+) -> None:
+    store = await store_at(client, admin, TOKYO)
+    member = await sign_up(client)
+    member_id = member["member"]["id"]
+    far = offset(TOKYO, 5_000)
+    for _ in range(12):
+        assert_problem(await check_in(client, member, store, far, clock.now()), 422, "outside_geofence")
+    tables = ("check_in_attempts", "timeline_events", "idempotency_keys")
+    written = [await rows(db, t) for t in tables]
+    for _ in range(5):
+        refused = await check_in(client, member, store, far, clock.now())
+        assert_problem(refused, 429, "too_many_check_in_attempts")
+        assert 0 < int(refused.headers["retry-after"]) <= 3600
+    assert [
+        await rows(db, t) for t in ("check_in_attempts", "timeline_events", "idempotency_keys")
+    ] == written
+    review = await client.get("/v1/console/fraud/check-ins", headers=bearer(admin))
+    (suspect,) = review.json()["members"]
+    assert (suspect["member_id"], suspect["refused_for_too_many_attempts_today"]) == (member_id, 5)
+
+
+async def test_rejections_kept_per_member_are_bounded_per_day(
+    settings: Settings, admin: dict[str, Any], client: httpx.AsyncClient, clock: SettableClock, db: Database
+) -> None:
+    store = await store_at(client, admin, TOKYO)
+    strict = msgspec.structs.replace(
+        settings, check_in_policy='{"attempts_per_hour": 100, "recorded_rejections_per_day": 3}'
+    )
+    with serving(strict, clock) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as other:
+            member = await sign_up(other)
+            far = offset(TOKYO, 5_000)
+            for _ in range(8):
+                assert_problem(
+                    await check_in(other, member, store, far, clock.now()), 422, "outside_geofence"
+                )
+    member_id = member["member"]["id"]
+    assert await rows(db, "check_in_attempts", member_id) == 3
+    async with db.unit_of_work() as uow:
+        kept = (
+            await uow.session.execute(
+                text(
+                    "SELECT count(*) FROM timeline_events WHERE member_id = :m AND kind = 'check_in_rejected'"
+                ),
+                {"m": member_id},
+            )
+        ).scalar_one()
+    assert kept == 3
+
+
+async def test_check_ins_fail_closed_when_redis_is_down(
+    settings: Settings, client: httpx.AsyncClient, admin: dict[str, Any], clock: SettableClock, db: Database
+) -> None:
+    store = await store_at(client, admin, TOKYO)
+    member = await sign_up(client)
+    assert settings.redis_url is not None
+    with proxy_to(settings.redis_url) as redis_proxy:
+        cut_off = msgspec.structs.replace(settings, redis_url=redis_proxy.url_through(settings.redis_url))
+        with serving(cut_off, clock) as url:
+            async with httpx.AsyncClient(base_url=url, timeout=30) as other:
+                redis_proxy.block()
+                refused = await check_in(other, member, store, TOKYO, clock.now())
+                assert_problem(refused, 503, "rate_limiter_unavailable")
+                assert refused.headers["retry-after"]
+                redis_proxy.unblock()
+                accepted = await check_in(other, member, store, TOKYO, clock.now())
+                assert accepted.status_code == 200, accepted.text
+    assert await rows(db, "check_ins", member["member"]["id"]) == 1
+
+
+async def test_identical_retries_of_a_rejected_check_in_at_once_all_get_its_answer(
+    client: httpx.AsyncClient, admin: dict[str, Any], clock: SettableClock, db: Database
+) -> None:
+    store = await store_at(client, admin, TOKYO)
+    for _ in range(4):
+        member = await sign_up(client)
+        body = check_in_body(store, TOKYO, clock.now(), mock=True)
+        headers = bearer(member) | {"Idempotency-Key": f"same-{secrets.token_hex(6)}"}
+        answers = await asyncio.gather(
+            *(client.post("/v1/app/check-ins", json=body, headers=headers) for _ in range(3))
+        )
+        for answer in answers:
+            assert_problem(answer, 422, "mock_location")
+        assert await rows(db, "check_in_attempts", member["member"]["id"]) == 1
+
+
+async def test_a_repeat_check_in_places_the_member_for_the_travel_check(
+    client: httpx.AsyncClient, admin: dict[str, Any], clock: SettableClock
+) -> None:
+    tokyo = await store_at(client, admin, TOKYO)
+    osaka = await store_at(client, admin, OSAKA)
+    member = await sign_up(client)
+    morning = clock.now() - timedelta(hours=3)
+    clock.set(morning)
+    assert (await check_in(client, member, tokyo, TOKYO, clock.now())).status_code == 200
+    clock.set(morning + timedelta(hours=3))
+    repeat = await check_in(client, member, tokyo, TOKYO, clock.now())
+    assert repeat.json()["duplicate"] is True  # in Tokyo again at noon ...
+    clock.advance(timedelta(minutes=10))
+    assert_problem(await check_in(client, member, osaka, OSAKA, clock.now()), 422, "impossible_travel")

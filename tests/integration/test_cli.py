@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
+import msgspec
+from sqlalchemy import select
 
+from accounts.rules import StaffRole
+from accounts.staff import create_staff
+from commands.worker import JOBS, Job, WorkerContext, run_job
 from domain.clock import SettableClock
 from infra.db import Database
 from infra.settings import Settings, env_for_children
+from points.program import Program
+from points.tables import PointLot
+from push.policy import PushPolicy
+from tests.conftest import serving
 from tests.integration.factories import (
     PASSWORD,
     TerminalCredentials,
@@ -22,12 +34,13 @@ from tests.integration.factories import (
     sign_up,
     unique_email,
 )
+from tests.integration.register import pos, register, sale, shopper
 
 
 def tsunagari(settings: Settings, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **env_for_children(settings)}
     return subprocess.run(
-        [sys.executable, "-m", "infra.cli", *args],
+        [sys.executable, "-m", "commands.cli", *args],
         input=stdin,
         env=env,
         capture_output=True,
@@ -91,7 +104,7 @@ def test_demo_refuses_a_configured_database_without_force(settings: Settings) ->
 def test_bad_configuration_is_reported_by_variable_name(settings: Settings) -> None:
     env = {**os.environ, **env_for_children(settings), "TSUNAGARI_PORT": "http"}
     result = subprocess.run(
-        [sys.executable, "-m", "infra.cli", "migrate"], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "commands.cli", "migrate"], env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2
     assert "TSUNAGARI_PORT" in result.stderr
@@ -113,14 +126,59 @@ async def test_timeline_commands(client: httpx.AsyncClient, settings: Settings) 
     assert partitions.returncode == 0, partitions.stderr
 
 
-def test_points_expire_and_a_worker_run(settings: Settings) -> None:
+async def test_points_expire_expires_lots_dated_by_the_default_program(
+    client: httpx.AsyncClient, settings: Settings, db: Database
+) -> None:
+    """A sale made under the default program (lots last 365 days, to the end of that month in Tokyo),
+    posted to an app whose clock stands two years back; then `points expire`, on the real clock."""
+    sold = datetime(2024, 10, 12, 20, 0, tzinfo=UTC)  # 13 October, 05:00 in Tokyo
+    back_then = SettableClock(sold + timedelta(days=3))
+    default_program = msgspec.structs.replace(settings, points_program=None)
+    admin_email = unique_email("admin")
+    async with db.unit_of_work() as uow:
+        await create_staff(uow, back_then, admin_email, PASSWORD, "Ops", StaffRole.ADMIN)
+    with serving(default_program, back_then) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as then:
+            admin = (
+                await then.post("/v1/console/sessions", json={"email": admin_email, "password": PASSWORD})
+            ).json()
+            terminal = await register(then, admin)
+            member = await shopper(then)
+            body = sale(1_000, at=sold, code=member.code(back_then.now()))
+            assert (await pos(then, back_then, terminal, "/v1/pos/purchases", body)).status_code == 201
+    async with db.unit_of_work() as uow:
+        (expires_at,) = (await uow.session.execute(select(PointLot.expires_at))).scalars().all()
+    # 365 days after 13 October 2024 in Tokyo is 13 October 2025: the lot lasts to the end of that month.
+    assert expires_at == datetime(2025, 11, 1, tzinfo=ZoneInfo("Asia/Tokyo"))
     expired = tsunagari(settings, "points", "expire")
     assert expired.returncode == 0, expired.stderr
-    assert "expired 0 points" in expired.stdout
+    assert "expired 10 points" in expired.stdout
+    async with db.unit_of_work() as uow:
+        assert (await uow.session.execute(select(PointLot.remaining))).scalars().all() == [0]
+    again = tsunagari(settings, "points", "expire")
+    assert "expired 0 points" in again.stdout
 
 
-async def test_worker_jobs_run_once_each_under_their_lock(db: Database, clock: SettableClock) -> None:
-    from infra.worker import JOBS, run_job
+def _context(db: Database, clock: SettableClock) -> WorkerContext:
+    return WorkerContext(db, clock, Program(), PushPolicy())
 
-    ran = [await run_job(db, clock, job) for job in JOBS]
+
+async def test_two_workers_at_once_run_a_job_once(db: Database, clock: SettableClock) -> None:
+    runs: list[int] = []
+
+    async def slow(context: WorkerContext) -> object:
+        runs.append(1)
+        await asyncio.sleep(0.5)  # long enough for the other worker to try meanwhile
+        return None
+
+    job = Job("test.slow", timedelta(minutes=1), slow)
+    context = _context(db, clock)
+    first, second = await asyncio.gather(run_job(context, job), run_job(context, job))
+    assert sorted([first, second]) == [False, True]
+    assert runs == [1]
+    assert await run_job(context, job) is True  # the lock was released
+
+
+async def test_every_worker_job_runs(db: Database, clock: SettableClock) -> None:
+    ran = [await run_job(_context(db, clock), job) for job in JOBS]
     assert ran == [True] * len(JOBS)

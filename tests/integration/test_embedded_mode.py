@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from infra.demo import ADMIN_EMAIL, DEMO_PASSWORD
+from commands.demo import ADMIN_EMAIL, DEMO_PASSWORD
 from tests.conftest import free_port
 from tests.integration.factories import PASSWORD, unique_email
 
@@ -26,7 +26,7 @@ def serving(data_dir: Path, port: int) -> Iterator[tuple[str, float]]:
     env = {k: v for k, v in os.environ.items() if k not in {"TSUNAGARI_DATABASE_URL", "TSUNAGARI_REDIS_URL"}}
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "infra.cli", "--data-dir", str(data_dir), "serve", "--port", str(port)],
+        [sys.executable, "-m", "commands.cli", "--data-dir", str(data_dir), "serve", "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

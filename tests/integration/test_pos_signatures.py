@@ -5,17 +5,15 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from accounts.rules import StaffRole
-from domain.clock import SettableClock
-from infra.db import Database
 from tests.integration.factories import (
     TerminalCredentials,
     bearer,
@@ -23,23 +21,11 @@ from tests.integration.factories import (
     create_terminal,
     pos_post,
     signed_headers,
-    staff_login,
 )
 from tests.integration.problems import assert_problem
 
 HEARTBEAT = "/v1/pos/heartbeat"
 EXAMPLE_CLIENT = Path(__file__).parents[2] / "docs" / "examples" / "pos_client.py"
-
-
-@pytest.fixture
-async def admin(client: httpx.AsyncClient, db: Database, clock: SettableClock) -> dict[str, Any]:
-    return await staff_login(client, db, clock, StaffRole.ADMIN)
-
-
-@pytest.fixture
-async def terminal(client: httpx.AsyncClient, admin: dict[str, Any]) -> TerminalCredentials:
-    store = await create_store(client, admin, code="TKY-GINZA")
-    return await create_terminal(client, admin, store["id"])
 
 
 async def last_seen(client: httpx.AsyncClient, admin: dict[str, Any], terminal: TerminalCredentials) -> Any:
@@ -209,3 +195,37 @@ async def test_documented_example_client_posts_a_sale_exactly_once(
     )
     assert first[0] == again[0] == 201, (first, again)
     assert first[1] == again[1]
+
+
+async def test_documented_example_client_posts_a_json_file_from_the_command_line(
+    base_url: str, terminal: TerminalCredentials, tmp_path: Path
+) -> None:
+    sale = {
+        "receipt_id": "EX-CLI-1",
+        "sold_at": datetime.now(UTC).isoformat(),
+        "currency": "JPY",
+        "total_minor": 300,
+        "lines": [{"line_no": 1, "sku": "X", "category": "food", "quantity": 1, "unit_price_minor": 300}],
+    }
+    body = tmp_path / "sale.json"
+    body.write_text(json.dumps(sale))
+    command = [
+        sys.executable,
+        str(EXAMPLE_CLIENT),
+        "--base-url",
+        base_url,
+        "--key-id",
+        terminal.key_id,
+        "--secret",
+        terminal.secret,
+        "post",
+        "/v1/pos/purchases",
+        str(body),
+        "--idempotency-key",
+        "ex-cli-sale-0001",
+    ]
+    done = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    status, _, answer = done.stdout.partition(" ")
+    assert status == "201", done.stdout
+    assert json.loads(answer)["receipt_id"] == "EX-CLI-1"

@@ -8,30 +8,23 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from sqlalchemy import func, select, text
 
 from domain.clock import SettableClock
 from infra.db import Database
+from infra.settings import Settings
 from points.expiry import expire_due
 from points.tables import EntryKind, PointEntry, Purchase
-from tests.integration.factories import PASSWORD, TerminalCredentials, bearer, signed_headers, staff_login
+from tests.conftest import TEST_PROGRAM, serving
+from tests.integration.factories import PASSWORD, TerminalCredentials, bearer, signed_headers
 from tests.integration.problems import assert_problem
 from tests.integration.register import Shopper, days_ago, pos, register, sale, shopper
 
 PURCHASES = "/v1/pos/purchases"
 REFUNDS = "/v1/pos/refunds"
 RESOLVE = "/v1/pos/members/resolve"
-
-
-@pytest.fixture
-async def admin(client: httpx.AsyncClient, db: Database, clock: SettableClock) -> dict[str, Any]:
-    return await staff_login(client, db, clock)
-
-
-@pytest.fixture
-async def terminal(client: httpx.AsyncClient, admin: dict[str, Any]) -> TerminalCredentials:
-    return await register(client, admin, "TKY-GINZA")
 
 
 async def count(db: Database, *conditions: Any, table: Any = PointEntry) -> int:
@@ -288,24 +281,77 @@ async def test_hundred_concurrent_identical_posts_have_one_effect(
 
 
 async def test_two_hundred_concurrent_redemptions_against_fifty_points(
-    client: httpx.AsyncClient, terminal: TerminalCredentials, clock: SettableClock, db: Database
+    client: httpx.AsyncClient,
+    terminal: TerminalCredentials,
+    clock: SettableClock,
+    db: Database,
+    settings: Settings,
 ) -> None:
+    """The ledger alone keeps the balance from going negative: redeemed here with the printed card
+    number (allowed by this program), which a code's one-redemption rule does not limit."""
     member = await shopper(client)
     await earn(client, terminal, member, clock, 5_000)
     assert (await points(client, member))["balances"]["available"] == 50
-    code = member.code(clock.now())
-    responses = await asyncio.gather(
-        *(
-            pos(client, clock, terminal, PURCHASES, sale(100, at=clock.now(), code=code, redeem=1))
-            for _ in range(200)
-        )
-    )
+    program = json.loads(TEST_PROGRAM) | {"allow_static_card_numbers": True}
+    with serving(msgspec.structs.replace(settings, points_program=json.dumps(program)), clock) as url:
+        limits = httpx.Limits(max_connections=300, max_keepalive_connections=50)
+        async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as other:
+            responses = await asyncio.gather(
+                *(
+                    pos(
+                        other,
+                        clock,
+                        terminal,
+                        PURCHASES,
+                        sale(100, at=clock.now(), code=member.card_number, redeem=1),
+                    )
+                    for _ in range(200)
+                )
+            )
     statuses = [r.status_code for r in responses]
     assert statuses.count(201) == 50, {r.text for r in responses if r.status_code not in {201, 422}}
     assert statuses.count(422) == 150
     assert {r.json()["code"] for r in responses if r.status_code == 422} == {"insufficient_points"}
     assert (await points(client, member))["balances"]["available"] == 0
     assert await count(db, PointEntry.kind == EntryKind.REDEEM) == 50
+
+
+async def test_one_code_pays_with_points_once_even_when_photographed_and_sent_at_once(
+    client: httpx.AsyncClient, terminal: TerminalCredentials, clock: SettableClock, db: Database
+) -> None:
+    member = await shopper(client)
+    await earn(client, terminal, member, clock, 5_000)
+    code = member.code(clock.now())
+    responses = await asyncio.gather(
+        *(
+            pos(client, clock, terminal, PURCHASES, sale(100, at=clock.now(), code=code, redeem=5))
+            for _ in range(20)
+        )
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] + [409] * 19, {r.text for r in responses}
+    assert {r.json()["code"] for r in responses if r.status_code == 409} == {"member_code_already_redeemed"}
+    assert (await points(client, member))["balances"]["available"] == 45
+    fresh = member.code(clock.now() + timedelta(seconds=30))  # the next step's code pays again
+    clock.advance(timedelta(seconds=30))
+    again = await pos(client, clock, terminal, PURCHASES, sale(100, at=clock.now(), code=fresh, redeem=5))
+    assert again.status_code == 201, again.text
+
+
+async def test_concurrent_sales_earning_with_one_code_at_one_store_all_count(
+    client: httpx.AsyncClient, terminal: TerminalCredentials, clock: SettableClock, db: Database
+) -> None:
+    member = await shopper(client)
+    code = member.code(clock.now())
+    responses = await asyncio.gather(
+        *(
+            pos(client, clock, terminal, PURCHASES, sale(1_000, at=days_ago(clock.now(), 3), code=code))
+            for _ in range(10)
+        )
+    )
+    assert [r.status_code for r in responses] == [201] * 10, {r.text for r in responses}
+    assert await count(db, PointEntry.kind == EntryKind.EARN) == 10
+    assert (await points(client, member))["balances"]["available"] == 100
 
 
 async def test_member_code_cannot_be_used_at_another_store_meanwhile(
@@ -456,12 +502,15 @@ async def test_refund_after_the_points_were_spent_leaves_a_visible_debt_repaid_f
     assert summary["balances"]["available"] == 0
     history = (await client.get("/v1/app/points/history", headers=bearer(member.session))).json()["items"]
     owed = next(item for item in history if item["kind"] == "owed")
-    assert owed["points"] == -50
+    assert (owed["points"], owed["owed_change"]) == (0, 50)  # owed points are not points held
     assert "already spent" in owed["reason"]
     repay = await earn(client, terminal, member, clock, 8_000)  # 80 points: 50 repay the debt first
     assert (repay["points_earned"], repay["points_repaid"]) == (80, 50)
     after = await points(client, member)
     assert (after["balances"]["owed"], after["balances"]["available"]) == (0, 30)
+    history = (await client.get("/v1/app/points/history", headers=bearer(member.session))).json()["items"]
+    assert sum(item["points"] for item in history) == 30  # the history adds up to the balance shown
+    assert sum(item["owed_change"] for item in history) == 0
     timeline = await client.get(
         "/v1/app/timeline", params={"kind": "points_adjusted"}, headers=bearer(member.session)
     )
@@ -511,7 +560,7 @@ async def test_late_posting_keeps_the_sale_time_for_dates(
     assert abs(datetime.fromisoformat(summary["next_expiry_at"]) - expected) < timedelta(seconds=2)
 
 
-async def test_reaching_a_stage_grants_its_bonus_once(
+async def test_reaching_a_stage_grants_its_bonus_which_a_return_below_it_takes_back(
     client: httpx.AsyncClient, terminal: TerminalCredentials, clock: SettableClock
 ) -> None:
     member = await shopper(client)
@@ -534,12 +583,53 @@ async def test_reaching_a_stage_grants_its_bonus_once(
         },
     )
     assert refund.status_code == 201, refund.text
+    below = await points(client, member)
+    assert (below["stage"], below["miles_this_period"]) == ("basic", 60_000)
+    assert below["balances"]["available"] == 600  # half the purchase's points and all of the bonus went back
     again = await earn(client, terminal, member, clock, 60_000, days=1)
-    assert again["stages_reached"] == []  # back over 100,000 miles: no second bonus this period
+    assert again["stages_reached"] == ["silver"]  # crossed again: paid again, once
+    balances = (await points(client, member))["balances"]
+    assert (balances["available"], balances["pending"]) == (600 + 500, 600)  # the new sale's are pending
     timeline = await client.get(
         "/v1/app/timeline", params={"kind": "stage_reached"}, headers=bearer(member.session)
     )
-    assert [item["properties"]["stage"] for item in timeline.json()["items"]] == ["silver"]
+    assert [item["properties"]["stage"] for item in timeline.json()["items"]] == ["silver", "silver"]
+
+
+async def test_buying_across_stages_and_returning_everything_nets_no_bonus(
+    client: httpx.AsyncClient, terminal: TerminalCredentials, clock: SettableClock
+) -> None:
+    member = await shopper(client)
+    result = await earn(client, terminal, member, clock, 320_000, days=3)  # silver and gold
+    assert result["stages_reached"] == ["silver", "gold"]
+    spend = await pos(
+        client,
+        clock,
+        terminal,
+        PURCHASES,
+        sale(3_000, at=clock.now(), code=member.code(clock.now()), redeem=3_000),
+    )
+    assert spend.status_code == 201, spend.text  # some of the bonus is already spent
+    refund = await pos(
+        client,
+        clock,
+        terminal,
+        REFUNDS,
+        {
+            "refund_receipt_id": "F-ALL",
+            "original_receipt_id": result["receipt_id"],
+            "refunded_at": clock.now().isoformat(),
+            "lines": [{"line_no": 1, "quantity": 1}],
+        },
+    )
+    assert refund.status_code == 201, refund.text
+    summary = await points(client, member)
+    # 3,200 earned + 1,500 bonus - 3,000 spent: all 4,700 earned is taken back, the spent part is owed.
+    assert (summary["balances"]["available"], summary["balances"]["owed"]) == (0, 3_000)
+    assert summary["stage"] == "basic"
+    history = (await client.get("/v1/app/points/history", headers=bearer(member.session))).json()["items"]
+    assert sum(item["points"] for item in history) == 0
+    assert sum(item["owed_change"] for item in history) == 3_000
 
 
 async def test_points_views_belong_to_their_member(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import select, text
@@ -353,3 +354,77 @@ async def test_account_deletion_forgets_timeline_details(client: httpx.AsyncClie
     assert leftovers
     assert all(p == "{}" for p in leftovers)
     assert counters is None
+
+
+async def member_traits(
+    client: httpx.AsyncClient, admin: dict[str, Any], member: dict[str, Any]
+) -> dict[str, Any]:
+    response = await client.get(f"/v1/console/members/{member['member']['id']}/traits", headers=bearer(admin))
+    assert response.status_code == 200, response.text
+    traits: dict[str, Any] = response.json()["traits"]
+    return traits
+
+
+async def push_opens_at_local_time(
+    client: httpx.AsyncClient, member: dict[str, Any], zone: str, days: list[datetime], hour: int
+) -> None:
+    """The member opens pushes at `hour` local time on each day, reported with the phone's own offset."""
+    events = [
+        app_event(f"open-{n}", "push_opened", at=day.replace(hour=hour, minute=10, tzinfo=ZoneInfo(zone)))
+        for n, day in enumerate(days)
+    ]
+    response = await post_events(client, member, *events)
+    assert response.json()["recorded"] == len(events), response.text
+
+
+async def test_push_hour_of_a_tokyo_member_reported_with_plus_nine(
+    client: httpx.AsyncClient, db: Database, clock: SettableClock
+) -> None:
+    clock.set(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
+    admin = await staff_login(client, db, clock)
+    member = await sign_up(client, time_zone="Asia/Tokyo")
+    days = [datetime(2026, 11, d) for d in (18, 19, 20, 21)]
+    await push_opens_at_local_time(client, member, "Asia/Tokyo", days, hour=20)
+    traits = await member_traits(client, admin, member)
+    assert traits["preferred_push_hour_local"] == 20
+    # 20:10 in Tokyo is 11:10 UTC; 18 November 2026 is a Wednesday (weekday 2).
+    assert traits["push_open_hours_utc"][2 * 24 + 11] == 1
+
+
+async def test_push_hour_of_a_new_york_member_in_summer_and_winter(
+    client: httpx.AsyncClient, db: Database, clock: SettableClock
+) -> None:
+    for now, days in (
+        (datetime(2026, 7, 15, 18, 0, tzinfo=UTC), [datetime(2026, 7, d) for d in (10, 11, 12, 13)]),
+        (datetime(2026, 12, 15, 18, 0, tzinfo=UTC), [datetime(2026, 12, d) for d in (10, 11, 12, 13)]),
+    ):
+        clock.set(now)
+        admin = await staff_login(client, db, clock)
+        member = await sign_up(client, time_zone="America/New_York")
+        await push_opens_at_local_time(client, member, "America/New_York", days, hour=8)
+        assert (await member_traits(client, admin, member))["preferred_push_hour_local"] == 8, now
+
+
+async def test_daily_activity_is_keyed_by_utc_day_when_recorded_and_when_rebuilt(
+    client: httpx.AsyncClient, db: Database, clock: SettableClock
+) -> None:
+    clock.set(datetime(2026, 11, 25, 12, 0, tzinfo=UTC))
+    member = await sign_up(client, time_zone="America/New_York")
+    late_evening = datetime(
+        2026, 11, 23, 23, 30, tzinfo=ZoneInfo("America/New_York")
+    )  # 04:30 UTC on the 24th
+    await post_events(client, member, app_event("late", "app_opened", at=late_evening))
+
+    async def days() -> list[tuple[str, int]]:
+        async with db.unit_of_work() as uow:
+            found = await uow.session.execute(
+                select(MemberDailyActivity.day, MemberDailyActivity.app_opens).where(
+                    MemberDailyActivity.member_id == uuid.UUID(member["member"]["id"]),
+                    MemberDailyActivity.app_opens > 0,
+                )
+            )
+            return [(day.isoformat(), opens) for day, opens in found]
+
+    assert await days() == [("2026-11-24", 1)]
+    await rebuild_traits(db, clock)
+    assert await days() == [("2026-11-24", 1)]

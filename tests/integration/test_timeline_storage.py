@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import io
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
+import msgspec
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from commands.migrate import upgrade
+from domain.clock import SettableClock
 from domain.interactions import Channel, InteractionKind
 from infra.db import Database, create_engine
-from infra.migrate import upgrade
-from tests.conftest import DatabaseFactory
+from infra.settings import Settings
+from tests.conftest import DatabaseFactory, serving
 from timeline.export import archive_before, export_events
 from timeline.partitions import add_months, ensure_partitions, month_start, partition_months
 from timeline.recording import record_many
@@ -126,3 +133,85 @@ async def test_archive_exports_then_drops_old_months(store_db: Database, tmp_pat
     assert len(remaining) == 1
     async with store_db.engine.connect() as connection:
         assert add_months(this_month, -13) not in await partition_months(connection)
+
+
+async def test_a_month_whose_rows_wait_in_the_default_partition_is_created_around_them(
+    store_db: Database,
+) -> None:
+    far = NOW + timedelta(days=150)  # beyond the months made ahead: lands in DEFAULT
+    await anonymous_events(store_db, far)
+    assert list((await partition_of(store_db)).values()) == ["timeline_events_default"]
+    async with store_db.engine.begin() as connection:
+        created = await ensure_partitions(connection, far)
+    month = month_start(far.date())
+    assert f"timeline_events_{month:%Y_%m}" in created
+    assert list((await partition_of(store_db)).values()) == [f"timeline_events_{month:%Y_%m}"]
+
+
+async def test_the_app_starts_in_a_month_with_rows_already_in_the_default_partition(
+    settings: Settings, new_database: DatabaseFactory
+) -> None:
+    url = await asyncio.to_thread(new_database.create, "restart")
+    await asyncio.to_thread(upgrade, url)
+    database = Database(create_engine(url, pool_size=2))
+    try:
+        await anonymous_events(database, NOW + timedelta(days=150))
+    finally:
+        await database.dispose()
+    later = SettableClock(NOW + timedelta(days=150))
+    with serving(msgspec.structs.replace(settings, database_url=url), later) as base_url:
+        async with httpx.AsyncClient(base_url=base_url) as client:
+            assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_a_month_is_created_while_rows_of_it_keep_arriving(store_db: Database) -> None:
+    """Rows written to DEFAULT while their month's partition is made neither stay behind nor stop it."""
+    month = add_months(month_start(NOW.date()), 1)
+    name = f"timeline_events_{month:%Y_%m}"
+    async with store_db.engine.begin() as connection:  # that month has no partition yet
+        await connection.execute(text(f'ALTER TABLE timeline_events DETACH PARTITION "{name}"'))
+        await connection.execute(text(f'DROP TABLE "{name}"'))
+    during = datetime(month.year, month.month, 10, tzinfo=UTC)
+    await anonymous_events(store_db, *([during] * 20_000))
+    stop = asyncio.Event()
+
+    async def keep_writing() -> None:
+        while not stop.is_set():
+            # A write that routed its row to DEFAULT just before the partition was attached fails
+            # with a check violation (and would be retried); every other one lands.
+            with contextlib.suppress(IntegrityError):
+                await anonymous_events(store_db, during)
+
+    writer = asyncio.create_task(keep_writing())
+    await asyncio.sleep(0.2)
+    async with store_db.engine.begin() as connection:
+        created = await ensure_partitions(connection, NOW)
+    stop.set()
+    await writer
+    assert name in created
+    assert set((await partition_of(store_db)).values()) == {name}
+
+
+@pytest.mark.logs_errors  # start-up logs that it could not make the partitions this time
+async def test_partition_upkeep_gives_way_to_a_long_reader_and_the_app_still_starts(
+    store_db: Database, settings: Settings
+) -> None:
+    month = add_months(month_start(NOW.date()), 1)
+    name = f"timeline_events_{month:%Y_%m}"
+    async with store_db.engine.begin() as connection:
+        await connection.execute(text(f'ALTER TABLE timeline_events DETACH PARTITION "{name}"'))
+        await connection.execute(text(f'DROP TABLE "{name}"'))
+    async with store_db.engine.connect() as reader:  # a long export holds the table
+        await reader.execute(text("SELECT count(*) FROM timeline_events"))
+        started = time.monotonic()
+        with pytest.raises(DBAPIError, match="lock timeout"):
+            async with store_db.engine.begin() as connection:
+                await ensure_partitions(connection, NOW)
+        assert time.monotonic() - started < 10
+        database_url = store_db.engine.url.render_as_string(hide_password=False)
+        with serving(msgspec.structs.replace(settings, database_url=database_url), SettableClock(NOW)) as url:
+            async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+                assert (await client.get("/readyz")).status_code == 200
+        await reader.rollback()
+    async with store_db.engine.begin() as connection:  # the next attempt, once the reader is done
+        assert name in await ensure_partitions(connection, NOW)

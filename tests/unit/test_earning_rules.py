@@ -12,14 +12,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from points.rules import (
+from points.rules.earning import (
     AppliedRule,
     Award,
     Campaign,
     EarningPolicy,
     SaleLine,
     award_for_basket,
-    proportional_share,
 )
 
 GINZA = uuid.UUID("00000000-0000-7000-8000-000000000001")
@@ -413,54 +412,6 @@ def test_policy_decodes_from_program_json_and_rejects_typos() -> None:
         msgspec.json.decode(b'{"category_percnt": {}}', type=EarningPolicy)
 
 
-# --- proportional share over partial refunds ------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("total", "whole", "refunds", "moves"),
-    [
-        (101, 10_000, [3_333, 3_333, 3_334], [33, 34, 34]),
-        (10, 3, [1, 1, 1], [3, 3, 4]),
-        (7, 1_000, [1, 1, 998], [0, 0, 7]),
-        (0, 500, [100, 400], [0, 0]),
-        (12, 1_200, [1_200], [12]),
-    ],
-)
-def test_partial_refunds_move_exactly_the_total(
-    total: int, whole: int, refunds: list[int], moves: list[int]
-) -> None:
-    moved: list[int] = []
-    part = 0
-    for refund in refunds:
-        part += refund
-        moved.append(proportional_share(total, part, whole, sum(moved)))
-    assert moved == moves
-    assert sum(moved) == total
-
-
-@pytest.mark.parametrize(
-    ("total", "part", "whole", "already", "share"),
-    [
-        (10, 1, 3, 5, 0),  # more already moved than the cumulative share: nothing more, never negative
-        (10, 3, 3, 4, 6),  # the full refund moves the rest
-        (10, 0, 0, 0, 10),  # a zero basket counts as fully refunded
-        (10, 0, 100, 0, 0),
-    ],
-)
-def test_proportional_share_edges(total: int, part: int, whole: int, already: int, share: int) -> None:
-    assert proportional_share(total, part, whole, already) == share
-
-
-@pytest.mark.parametrize(
-    ("total", "part", "whole", "already"), [(-1, 1, 2, 0), (10, 3, 2, 0), (10, 1, 2, 11)]
-)
-def test_proportional_share_refuses_impossible_inputs(
-    total: int, part: int, whole: int, already: int
-) -> None:
-    with pytest.raises(ValueError, match="need 0 <= part <= whole"):
-        proportional_share(total, part, whole, already)
-
-
 # --- properties -----------------------------------------------------------------------------------
 
 CATEGORIES = ["stationery", "food", "kitchen", "bag", "gift_voucher"]
@@ -562,14 +513,22 @@ def test_one_basket_earns_at_least_its_lines_apart(policy: EarningPolicy, lines:
     assert together >= apart
 
 
-@given(st.integers(0, 10_000), st.lists(st.integers(1, 1_000), min_size=1, max_size=8))
-def test_any_sequence_of_partial_refunds_moves_exactly_the_total(total: int, refunds: list[int]) -> None:
-    whole = sum(refunds)
-    moved = 0
-    part = 0
-    for refund in refunds:
-        part += refund
-        step = proportional_share(total, part, whole, moved)
-        assert step >= 0
-        moved += step
-    assert moved == total
+@given(policies, baskets(), st.integers(0, 100))
+def test_lines_share_exactly_the_basket_award(
+    policy: EarningPolicy, lines: list[SaleLine], fraction_percent: int
+) -> None:
+    redeem = _redeemable(policy, lines, fraction_percent)
+    result = award(lines, policy, points_redeemed=redeem)
+    assert sum(line.points for line in result.lines) == result.points
+    assert sum(line.miles for line in result.lines) == result.miles
+    assert sum(line.points_paid for line in result.lines) == redeem
+    assert all(line.points >= 0 and line.miles >= 0 and line.points_paid >= 0 for line in result.lines)
+
+
+def test_a_non_earning_line_earns_no_share_of_the_basket() -> None:
+    lines = [
+        SaleLine(1, "VOUCHER", "gift_voucher", 1, 10_000),
+        SaleLine(2, "PEN", "stationery", 1, 1_000),
+    ]
+    result = award(lines, EarningPolicy(category_percent={"stationery": 300}))
+    assert [(line.line_no, line.points, line.miles) for line in result.lines] == [(1, 0, 0), (2, 30, 1_000)]

@@ -11,7 +11,7 @@ from geopy.distance import geodesic
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from geofence.geometry import (
+from domain.geo import (
     MAX_CURVATURE_RADIUS_M,
     MIN_CURVATURE_RADIUS_M,
     CircleFence,

@@ -16,6 +16,7 @@ EXPECTED_PHASES = {
     "offer_viewed": "choose",
     "offer_decided": "choose",
     "push_sent": "choose",
+    "push_suppressed": "choose",
     "push_received": "choose",
     "push_opened": "choose",
     "checked_in": "buy",

@@ -4,10 +4,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from domain.ids import new_id
 from domain.pagination import InvalidCursor, decode_cursor, encode_cursor
 from domain.tokens import Audience, TokenExpired, TokenInvalid, issue_access_token, read_access_token
+from infra.db import is_retryable
 
 KEY = "k" * 40
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -43,3 +46,25 @@ def test_access_tokens_check_key_audience_and_expiry() -> None:
         read_access_token("x" * 40, token, Audience.STAFF, NOW)
     with pytest.raises(TokenInvalid):
         read_access_token(KEY, token + "x", Audience.STAFF, NOW)
+
+
+class _DriverError(Exception):
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    ("error", "retryable"),
+    [
+        (ConnectionRefusedError(), True),
+        (PoolTimeout("no connection"), True),
+        (DBAPIError("SELECT 1", None, _DriverError("40P01")), True),  # deadlock
+        (DBAPIError("SELECT 1", None, _DriverError("40001")), True),  # serialization failure
+        (DBAPIError("SELECT 1", None, _DriverError("57P01")), True),  # server shutting down
+        (DBAPIError("SELECT 1", None, _DriverError("23505")), False),  # a unique violation is a bug to see
+        (ValueError("bad"), False),
+    ],
+)
+def test_which_database_errors_a_client_is_told_to_retry(error: BaseException, retryable: bool) -> None:
+    assert is_retryable(error) is retryable

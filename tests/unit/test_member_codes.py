@@ -3,15 +3,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import struct
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import segno
 
+from accounts.device_secrets import device_code_secret, new_device_salt, secret_for_app, secret_from_app
 from accounts.rules import luhn_check_digit
 from points.code_images import code128_svg, qr_svg
 from points.member_codes import (
@@ -20,13 +23,9 @@ from points.member_codes import (
     ScannedCode,
     StaticCard,
     code_expires_at,
-    device_code_secret,
     member_code,
-    new_device_salt,
     one_time_password,
     parse_scanned,
-    secret_for_app,
-    secret_from_app,
     step_window,
     time_step,
     verify,
@@ -346,3 +345,23 @@ def test_images_accept_only_digit_payloads(render: Callable[[str], str], payload
 def test_base32_alphabet_is_rfc_4648() -> None:
     secret = device_secret(9)
     assert base64.b32decode(secret_for_app(secret) + "====") == secret
+
+
+APP_GUIDE = Path(__file__).parents[2] / "docs" / "app-integration.md"
+_VECTOR_ROW = re.compile(r"^\| (\d{16}) \| (\d+) \| (\d+) \| (\d+) \| (\d{6}) \| (\d{26}) \|$", re.MULTILINE)
+
+
+def test_the_app_guide_vectors_are_what_the_server_computes() -> None:
+    """An app developer builds codes from docs/app-integration.md alone; its table must be right."""
+    guide = APP_GUIDE.read_text()
+    secret_text = re.search(r"`code_secret` = `([A-Z2-7]+)`", guide)
+    assert secret_text is not None
+    secret = secret_from_app(secret_text.group(1))
+    assert secret == VECTOR_SECRET
+    rows = _VECTOR_ROW.findall(guide)
+    assert len(rows) >= 3
+    for card, slot, unix, step, otp, code in rows:
+        at = datetime.fromtimestamp(int(unix), UTC)
+        assert time_step(at) == int(step)
+        assert one_time_password(secret, card, int(slot), int(step)) == otp
+        assert member_code(card, int(slot), secret, at) == code

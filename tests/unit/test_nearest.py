@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geofence.geometry import Point, distance_m
+from domain.geo import Point, distance_m
 from geofence.nearest import IndexedStore, Neighbour, StoreIndex
 
 

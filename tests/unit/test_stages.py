@@ -9,17 +9,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from points.stages import (
+from points.rules.stages import (
     Stage,
     StagePolicy,
     StageThreshold,
+    bonus_changes,
     current_stage,
     next_period_start,
     next_stage,
     period_start,
     previous_period_start,
     stage_for_miles,
-    stages_reached,
 )
 
 POLICY = StagePolicy()
@@ -174,32 +174,43 @@ def test_a_member_drops_at_most_to_what_they_requalify_for_one_period_later() ->
 
 
 @pytest.mark.parametrize(
-    ("before", "after", "stages", "bonus"),
+    ("miles", "held", "grant", "take_back"),
     [
-        (0, 4_999, [], 0),
-        (0, 5_000, [Stage.SILVER], 100),  # reaching the threshold exactly counts
-        (4_000, 25_000, [Stage.SILVER, Stage.GOLD], 400),  # two stages in one sale, each once
-        (5_000, 5_500, [], 0),  # already silver
-        (25_000, 4_000, [], 0),  # a refund takes miles back: nothing
-        (0, 0, [], 0),
-        (0, 200_000, [Stage.SILVER, Stage.GOLD, Stage.PLATINUM, Stage.DIAMOND], 1_900),
+        (4_999, [], [], []),
+        (5_000, [], [Stage.SILVER], []),  # reaching the threshold exactly counts
+        (25_000, [], [Stage.SILVER, Stage.GOLD], []),  # two stages in one sale, each once
+        (5_500, [Stage.SILVER], [], []),  # already held: never paid twice
+        (4_000, [Stage.SILVER, Stage.GOLD], [], [Stage.SILVER, Stage.GOLD]),  # a return below both
+        (25_000, [Stage.GOLD], [Stage.SILVER], []),
+        (0, [], [], []),
+        (200_000, [], [Stage.SILVER, Stage.GOLD, Stage.PLATINUM, Stage.DIAMOND], []),
     ],
 )
-def test_stages_reached(before: int, after: int, stages: list[Stage], bonus: int) -> None:
-    reached = stages_reached(before, after, POLICY)
-    assert [threshold.stage for threshold in reached] == stages
-    assert sum(threshold.bonus_points for threshold in reached) == bonus
+def test_bonus_changes(miles: int, held: list[Stage], grant: list[Stage], take_back: list[Stage]) -> None:
+    changes = bonus_changes(miles, held, POLICY)
+    assert [threshold.stage for threshold in changes.grant] == grant
+    assert changes.take_back == take_back
 
 
-@given(st.lists(st.integers(0, 30_000), max_size=12))
-def test_bonuses_are_paid_once_however_the_miles_arrive(increments: list[int]) -> None:
+@given(st.lists(st.integers(-30_000, 30_000), max_size=12))
+def test_the_bonuses_held_always_match_the_miles_and_are_paid_once_per_crossing(changes: list[int]) -> None:
     miles = 0
-    reached: list[StageThreshold] = []
-    for increment in increments:
-        reached += stages_reached(miles, miles + increment, POLICY)
-        miles += increment
-    assert reached == stages_reached(0, miles, POLICY)
-    assert len({threshold.stage for threshold in reached}) == len(reached)
+    held: list[Stage] = []
+    paid = 0
+    for change in changes:
+        before = miles
+        miles = max(0, miles + change)
+        step = bonus_changes(miles, held, POLICY)
+        assert not set(step.take_back) - set(held)
+        assert not {t.stage for t in step.grant} & set(held)
+        held = [s for s in held if s not in step.take_back] + [t.stage for t in step.grant]
+        paid += sum(t.bonus_points for t in step.grant) - sum(
+            t.bonus_points for t in POLICY.thresholds if t.stage in step.take_back
+        )
+        crossed_up = [t for t in POLICY.thresholds[1:] if before < t.miles <= miles]
+        assert len(step.grant) == len(crossed_up)
+    assert sorted(held, key=list(Stage).index) == [t.stage for t in POLICY.thresholds[1:] if t.miles <= miles]
+    assert paid == sum(t.bonus_points for t in POLICY.thresholds if t.miles <= miles)
 
 
 # --- next stage -----------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from domain.interactions import InteractionKind as K
+from timeline.engagement import HOURS_PER_WEEK, hour_of_week
 from timeline.recording import ActivitySums, add_to_sums
 from timeline.rules import Properties
 from timeline.tables import NO_STORE
@@ -15,7 +16,6 @@ from timeline.traits import (
     TraitCounters,
     compute_traits,
     daily_delta,
-    hour_of_week,
 )
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # a Monday
@@ -23,6 +23,8 @@ MEMBER = uuid.UUID("00000000-0000-7000-8000-0000000000aa")
 GINZA = uuid.UUID("00000000-0000-7000-8000-000000000001")
 UMEDA = uuid.UUID("00000000-0000-7000-8000-000000000002")
 Script = list[tuple[K, datetime, uuid.UUID | None, Properties]]
+
+NO_POPULATION = [0] * HOURS_PER_WEEK
 
 
 def days_ago(days: int, hour: int = 12) -> datetime:
@@ -60,7 +62,7 @@ def fold(script: Script) -> tuple[TraitCounters, list[DailyDelta]]:
 
 def test_scripted_sequence_gives_hand_computed_traits() -> None:
     counters, activity = fold(SCRIPT)
-    traits = compute_traits(counters, activity, NOW, "Asia/Tokyo")
+    traits = compute_traits(counters, activity, NOW, "Asia/Tokyo", NO_POPULATION)
 
     assert traits.joined_at == days_ago(200)
     assert traits.last_seen_at == days_ago(1)
@@ -97,14 +99,14 @@ def test_scripted_sequence_gives_hand_computed_traits() -> None:
 
 
 def test_order_of_events_does_not_matter() -> None:
-    forward = compute_traits(*fold(SCRIPT), NOW, "Asia/Tokyo")
-    backward = compute_traits(*fold(list(reversed(SCRIPT))), NOW, "Asia/Tokyo")
+    forward = compute_traits(*fold(SCRIPT), NOW, "Asia/Tokyo", NO_POPULATION)
+    backward = compute_traits(*fold(list(reversed(SCRIPT))), NOW, "Asia/Tokyo", NO_POPULATION)
     assert forward == backward
 
 
 def test_lifecycle_stages() -> None:
     def stage(script: Script) -> LifecycleStage:
-        return compute_traits(*fold(script), NOW, "Asia/Tokyo").lifecycle_stage
+        return compute_traits(*fold(script), NOW, "Asia/Tokyo", NO_POPULATION).lifecycle_stage
 
     assert stage([(K.MEMBER_JOINED, days_ago(5), None, {})]) is LifecycleStage.NEW
     joined: tuple[K, datetime, uuid.UUID | None, Properties] = (K.MEMBER_JOINED, days_ago(400), None, {})
@@ -116,9 +118,19 @@ def test_lifecycle_stages() -> None:
 
 
 def test_a_member_with_no_history() -> None:
-    traits = compute_traits(TraitCounters(), [], NOW, "Asia/Tokyo")
+    traits = compute_traits(TraitCounters(), [], NOW, "Asia/Tokyo", NO_POPULATION)
     assert traits.health_score == 0
     assert traits.days_since_last_purchase is None
     assert (traits.rfm.recency, traits.rfm.frequency, traits.rfm.monetary) == (0, 0, 0)
     assert traits.favourite_store_id is None
     assert traits.preferred_push_hour_local is None
+
+
+def test_messages_sent_to_a_member_are_not_the_members_activity() -> None:
+    counters = TraitCounters()
+    sent = NOW - timedelta(days=1)
+    for kind in (K.PUSH_SENT, K.PUSH_SUPPRESSED, K.OFFER_DECIDED):
+        counters.apply(kind, sent, {})
+        assert daily_delta(kind, sent, None, {}).interactions == 0
+    assert counters.last_seen_at is None
+    assert compute_traits(counters, [], NOW, "Asia/Tokyo", NO_POPULATION).lifecycle_stage == "lapsed"

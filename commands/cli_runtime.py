@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import TextIO, TypeVar
 
+from commands import migrate
 from domain.errors import DomainError
-from infra import migrate
 from infra.db import Database, create_engine
 from infra.embedded import embedded_services
 from infra.settings import Settings

@@ -9,15 +9,17 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import nullcontext
 from types import FrameType
 
 from accounts.rules import StaffRole
+from commands import migrate
+from commands.cli_data import add_data_commands
+from commands.cli_runtime import in_loop, ready_database, run_reporting_errors
+from commands.demo import DemoCredentials, seed_demo
+from commands.embedded_push import embedded_push
 from domain.clock import SystemClock
-from infra import migrate
-from infra.cli_data import add_data_commands
-from infra.cli_runtime import in_loop, ready_database, run_reporting_errors
 from infra.db import Database
-from infra.demo import DemoCredentials, seed_demo
 from infra.embedded import embedded_services
 from infra.logging import configure_logging
 from infra.settings import Settings, SettingsError, env_for_children, load_settings
@@ -86,41 +88,64 @@ def _parser() -> argparse.ArgumentParser:
     terminal_create.add_argument("--store", required=True, help="store code, e.g. TKY-GINZA")
     terminal_create.add_argument("--name", required=True)
     terminal_create.set_defaults(run=_terminal_create)
+    fcm_local = commands.add_parser(
+        "fcm-local", help="run a local FCM-compatible server (tests, demo, benchmarks; no credentials)"
+    )
+    fcm_local.add_argument("--host", default="127.0.0.1")
+    fcm_local.add_argument("--port", type=int, default=8010)
+    fcm_local.set_defaults(run=_fcm_local)
     add_data_commands(commands)
     return parser
 
 
-def _serve(args: argparse.Namespace, settings: Settings) -> int:
+def _fcm_local(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from push.fcm_local import create_local_fcm
+
+    print(f"Local FCM server on http://{args.host}:{args.port} (received: /_local/messages)", flush=True)
+    uvicorn.run(create_local_fcm(), host=args.host, port=args.port, log_config=None, access_log=False)
+    return 0
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
     overrides = {"host": args.host, "port": args.port, "workers": args.workers}
     settings = load_settings(data_dir=settings.data_dir, **overrides)
     started = time.perf_counter()
+    embedded = settings.database_url is None
     with ready_database(settings) as ready:
-        if settings.database_url is None and ready.seed_demo_data:
+        if embedded and ready.seed_demo_data:
             _print_demo_credentials(in_loop(ready, _seed(ready)), shown_terminals=3)
-        # Worker processes build the app from the environment, so they see these exact settings.
-        os.environ.update(env_for_children(ready))
-        print(
-            f"Tsunagari ready to serve on http://{ready.host}:{ready.port} "
-            f"(prepared in {time.perf_counter() - started:.1f}s; API docs at /schema/swagger)",
-            flush=True,
-        )
-        _exit_cleanly_on_stop_signals()
-        uvicorn.run(
-            "api.app:create_app",
-            factory=True,
-            host=ready.host,
-            port=ready.port,
-            workers=ready.workers,
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=10,
-            # Longer than load balancers' idle timeout (often 60 s), so the balancer closes idle
-            # connections first and never sends a request into one the server is closing.
-            timeout_keep_alive=75,
-        )
+        # The embedded demo sends its campaigns itself; a deployment runs `tsunagari worker`.
+        with embedded_push(ready) if embedded else nullcontext(ready) as ready:
+            _serve_http(ready, started)
     return 0
+
+
+def _serve_http(ready: Settings, started: float) -> None:
+    import uvicorn
+
+    # Worker processes build the app from the environment, so they see these exact settings.
+    os.environ.update(env_for_children(ready))
+    print(
+        f"Tsunagari ready to serve on http://{ready.host}:{ready.port} "
+        f"(prepared in {time.perf_counter() - started:.1f}s; API docs at /schema/swagger)",
+        flush=True,
+    )
+    _exit_cleanly_on_stop_signals()
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=ready.host,
+        port=ready.port,
+        workers=ready.workers,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        # Longer than load balancers' idle timeout (often 60 s), so the balancer closes idle
+        # connections first and never sends a request into one the server is closing.
+        timeout_keep_alive=75,
+    )
 
 
 def _exit_cleanly_on_stop_signals() -> None:

@@ -26,6 +26,11 @@ The documented rules, in the order they are applied:
 
 `Award.applied` explains the result: the base rate, the winning multiplier of each line that had one,
 each excluded line, the points payment and the cap when it cut the award.
+
+`Award.lines` says what each line earned, so a return reverses exactly what the returned lines earned:
+the basket's points are shared by the lines in proportion to `paid x percent`, its miles in proportion
+to `paid` (earning lines only), and the points redeemed in proportion to the line amounts, each by
+cumulative flooring in `line_no` order, so the lines' shares add up exactly to the basket's figures.
 """
 
 from __future__ import annotations
@@ -130,12 +135,23 @@ class AppliedRule(msgspec.Struct, frozen=True):
     line_no: int | None = None
 
 
+class LineAward(msgspec.Struct, frozen=True):
+    """One line's share of a basket's award."""
+
+    line_no: int
+    points: int  # of the basket's points (after its cap)
+    miles: int
+    points_paid: int  # of the points redeemed for the basket
+    paid_with_points_minor: int  # of the money value those points paid, in minor units
+
+
 class Award(msgspec.Struct, frozen=True):
     points: int
     miles: int
     earning_minor: int  # the paid amount points and miles were computed on
     paid_with_points_minor: int
     applied: list[AppliedRule]
+    lines: list[LineAward]
 
 
 def award_for_basket(
@@ -159,10 +175,12 @@ def award_for_basket(
         raise ValueError(f"points pay {paid_with_points}, more than the basket total {total}")
 
     applied = [AppliedRule("base_rate", _base_rate_detail(policy), percent=PERCENT_BASE)]
-    earning_minor = 0
-    weighted = 0  # sum of paid amount x percent over earning lines
+    amounts = [line.amount_minor for line in ordered]
+    paid_by_line = [0] * len(ordered)  # what each earning line paid in money (0 for the others)
+    weight_by_line = [0] * len(ordered)  # paid x percent
     points_share_earning = 0
-    for line, points_share in zip(ordered, _spread(paid_with_points, ordered, total), strict=True):
+    paid_with_points_by_line = split_by_weights(paid_with_points, amounts)
+    for index, (line, points_share) in enumerate(zip(ordered, paid_with_points_by_line, strict=True)):
         excluded = _non_earning_reason(policy, line)
         if excluded is not None:
             applied.append(AppliedRule("non_earning_line", excluded, line_no=line.line_no))
@@ -173,8 +191,8 @@ def award_for_basket(
         if best is not None:
             percent, rule = best
             applied.append(rule)
-        earning_minor += paid
-        weighted += paid * percent
+        paid_by_line[index] = paid
+        weight_by_line[index] = paid * percent
         points_share_earning += points_share
 
     if paid_with_points:
@@ -185,33 +203,32 @@ def award_for_basket(
                 f"{points_share_earning} of it on earning lines",
             )
         )
-    points = weighted * policy.points_per_unit // (policy.unit_minor * PERCENT_BASE)
+    earning_minor = sum(paid_by_line)
+    points = sum(weight_by_line) * policy.points_per_unit // (policy.unit_minor * PERCENT_BASE)
     cap = policy.max_points_per_transaction
     if cap is not None and points > cap:
         applied.append(AppliedRule("transaction_cap", f"capped at {cap} points from {points}"))
         points = cap
+    miles = earning_minor * policy.miles_per_unit // policy.miles_unit_minor
+    line_awards = [
+        LineAward(line.line_no, line_points, line_miles, line_paid, line_paid_minor)
+        for line, line_points, line_miles, line_paid, line_paid_minor in zip(
+            ordered,
+            split_by_weights(points, weight_by_line),
+            split_by_weights(miles, paid_by_line),
+            split_by_weights(points_redeemed, amounts),
+            paid_with_points_by_line,
+            strict=True,
+        )
+    ]
     return Award(
         points=points,
-        miles=earning_minor * policy.miles_per_unit // policy.miles_unit_minor,
+        miles=miles,
         earning_minor=earning_minor,
         paid_with_points_minor=paid_with_points,
         applied=applied,
+        lines=line_awards,
     )
-
-
-def proportional_share(total: int, part: int, whole: int, already: int) -> int:
-    """How much of `total` to move now, once a cumulative `part` of `whole` has been refunded.
-
-    `already` is what earlier refunds moved. Working from the cumulative part, not from each refund
-    alone, means several partial refunds add up to exactly `total`, with no rounding drift: the result
-    is `floor(total * part / whole) - already`, never below 0, and `total - already` once
-    `part == whole` (a zero `whole` counts as fully refunded).
-    """
-    if total < 0 or whole < 0 or not 0 <= part <= whole or not 0 <= already <= total:
-        raise ValueError("need 0 <= part <= whole, 0 <= already <= total")
-    if part == whole:
-        return total - already
-    return max(0, total * part // whole - already)
 
 
 def _check_percent(what: str, percent: int) -> None:
@@ -219,20 +236,23 @@ def _check_percent(what: str, percent: int) -> None:
         raise ValueError(f"{what}: a multiplier is at least {PERCENT_BASE} (x1); got {percent}")
 
 
-def _spread(amount: int, lines: Sequence[SaleLine], total: int) -> list[int]:
-    """`amount` split over the lines in proportion to their amounts, in whole units summing to `amount`.
+def split_by_weights(total: int, weights: Sequence[int]) -> list[int]:
+    """`total` split in proportion to `weights`, in whole units that add up exactly to `total`.
 
-    Each share is the difference of cumulative floors, so no line gets more than its own amount
-    (`amount <= total` is checked by the caller) and nothing is lost to rounding.
+    Each share is the difference of cumulative floors, so none exceeds its exact proportion by a unit
+    and nothing is lost to rounding. All-zero weights can only share a zero total.
     """
-    if amount == 0:
-        return [0] * len(lines)
+    whole = sum(weights)
+    if whole == 0:
+        if total:
+            raise ValueError(f"cannot share {total} over weights that are all zero")
+        return [0] * len(weights)
     shares = []
     cumulative = 0
     previous = 0
-    for line in lines:
-        cumulative += line.amount_minor
-        upto = amount * cumulative // total
+    for weight in weights:
+        cumulative += weight
+        upto = total * cumulative // whole
         shares.append(upto - previous)
         previous = upto
     return shares

@@ -12,13 +12,17 @@ from datetime import datetime
 import msgspec
 from sqlalchemy import select, update
 
-from accounts.tables import Member
+from accounts.device_secrets import (
+    CODE_ALGORITHM,
+    CODE_STEP_S,
+    MAX_DEVICE_SLOT,
+    device_code_secret,
+    new_device_salt,
+    secret_for_app,
+)
+from accounts.errors import DeviceNotFound
+from accounts.tables import Member, MemberDevice
 from infra.db import UnitOfWork
-from points.errors import DeviceNotFound
-from points.member_codes import MAX_DEVICE_SLOT, STEP_S, device_code_secret, new_device_salt, secret_for_app
-from points.tables import MemberDevice
-
-CODE_ALGORITHM = "tsunagari-member-code-v1"
 
 
 class DeviceCredentials(msgspec.Struct, frozen=True):
@@ -26,7 +30,7 @@ class DeviceCredentials(msgspec.Struct, frozen=True):
 
     slot: int
     code_secret: str
-    step_s: int = STEP_S
+    step_s: int = CODE_STEP_S
     algorithm: str = CODE_ALGORITHM
 
 
@@ -51,9 +55,10 @@ async def register_device(
     free = [slot for slot in range(MAX_DEVICE_SLOT + 1) if slot not in devices or devices[slot].revoked_at]
     slot = free[0] if free else min(devices.values(), key=lambda d: d.created_at).slot
     salt = new_device_salt()
-    if slot in devices:
+    if slot in devices:  # a new login in a freed slot: nothing of the earlier device carries over
         device = devices[slot]
         device.secret_salt, device.created_at, device.revoked_at = salt, now, None
+        device.push_address = device.push_kind = None
     else:
         uow.session.add(MemberDevice(member_id=member_id, slot=slot, secret_salt=salt, created_at=now))
     await uow.session.flush()
@@ -63,15 +68,17 @@ async def register_device(
 
 
 async def revoke_device(uow: UnitOfWork, member_id: uuid.UUID, slot: int, now: datetime) -> None:
+    """Revoke one of the member's devices. Revoking it again is harmless (a retried request after a lost
+    answer succeeds); DeviceNotFound only for a slot the member never had."""
     result = await uow.session.execute(
         update(MemberDevice)
         .where(
             MemberDevice.member_id == member_id, MemberDevice.slot == slot, MemberDevice.revoked_at.is_(None)
         )
-        .values(revoked_at=now)
+        .values(revoked_at=now, push_address=None, push_kind=None)
         .returning(MemberDevice.slot)
     )
-    if result.scalar_one_or_none() is None:
+    if result.scalar_one_or_none() is None and await uow.session.get(MemberDevice, (member_id, slot)) is None:
         raise DeviceNotFound()
 
 

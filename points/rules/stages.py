@@ -10,15 +10,17 @@ Documented stage policy:
 - **A stage reached in a period is kept through the whole next period:** the current stage is the
   higher of the stage for this period's miles and the stage for the previous period's miles. At a
   reset nobody drops at once; a member drops at most to what they re-qualify for, one period later.
-- **Stage bonuses are one-off per threshold crossed**, ascending, even when one sale jumps several
-  stages. `stages_reached` only looks at miles before and after; to avoid paying a bonus twice when a
-  refund takes miles back below a threshold and later sales cross it again, the caller passes the
-  period's highest miles so far (or records the bonuses granted in the period) as `miles_before`.
+- **A stage bonus is held while the period's miles reach its threshold** (`bonus_changes`): paid
+  when the threshold is first reached (ascending, even when one sale jumps several stages); taken back
+  when a return takes the period's miles below it again (as owed points if they were spent), so buying
+  to cross a stage and returning everything nets nothing; paid again, once, if later miles cross it
+  again. At any moment a member holds exactly the bonuses of the thresholds their miles reach.
 """
 
 from __future__ import annotations
 
 import calendar
+from collections.abc import Collection
 from datetime import UTC, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -113,9 +115,27 @@ def current_stage(miles_this_period: int, miles_previous_period: int, policy: St
     )
 
 
-def stages_reached(miles_before: int, miles_after: int, policy: StagePolicy) -> list[StageThreshold]:
-    """Thresholds crossed going from `miles_before` to `miles_after`, ascending; none when miles go down."""
-    return [t for t in policy.thresholds if miles_before < t.miles <= miles_after]
+def bonus_points_of(stage: Stage, policy: StagePolicy) -> int:
+    """The bonus the policy pays for reaching `stage` (0 for a stage it no longer has)."""
+    return next((t.bonus_points for t in policy.thresholds if t.stage is stage), 0)
+
+
+class BonusChanges(msgspec.Struct, frozen=True):
+    grant: list[StageThreshold]  # thresholds now reached whose bonus is not held: pay it
+    take_back: list[Stage]  # held bonuses whose threshold the miles no longer reach: reverse them
+
+
+def bonus_changes(miles: int, held: Collection[Stage], policy: StagePolicy) -> BonusChanges:
+    """What to pay or reverse so the member holds exactly the bonuses of the thresholds `miles` reach.
+
+    `held` are the bonuses paid in the period and not taken back. The first threshold (0 miles) has
+    no bonus to pay. Granting is idempotent: a bonus already held is never paid again.
+    """
+    reached = {t.stage for t in policy.thresholds[1:] if t.miles <= miles}
+    return BonusChanges(
+        grant=[t for t in policy.thresholds[1:] if t.stage in reached and t.stage not in held],
+        take_back=[stage for stage in sorted(held, key=_RANK.__getitem__) if stage not in reached],
+    )
 
 
 def next_stage(miles_this_period: int, policy: StagePolicy) -> tuple[Stage, int] | None:

@@ -9,10 +9,10 @@ import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from commands.cli_runtime import ready_database, run_reporting_errors
+from commands.progress import ProgressBar
 from domain.clock import SystemClock
-from infra.cli_runtime import run_reporting_errors
 from infra.db import Database
-from infra.progress import ProgressBar
 from infra.settings import Settings
 
 
@@ -118,14 +118,16 @@ def _points_expire(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
-    from infra.worker import run_worker
+    from commands.worker import run_worker
 
-    async def work(db: Database) -> str:
+    async def work(ready: Settings) -> str:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for stop_signal in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(stop_signal, stop.set)
-        await run_worker(db, SystemClock(), stop)
+        await run_worker(ready, SystemClock(), stop)
         return "worker stopped"
 
-    return run_reporting_errors(settings, work)
+    with ready_database(settings) as ready:
+        print(asyncio.run(work(ready)), flush=True)
+    return 0

@@ -1,0 +1,53 @@
+"""Request bodies are decoded strictly: a number sent as a string is an error, as the OpenAPI says.
+
+litestar converts handler arguments with msgspec's lax rules (needed for query strings, where every
+value arrives as text), and applies them to the JSON body too, so `"total_minor": "100"` would pass.
+This hook decodes each body once more, strictly, against the type the handler declares, before any
+dependency or handler runs.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+from litestar import Request
+from litestar.exceptions import ValidationException
+from litestar.handlers import HTTPRouteHandler
+
+_PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+# One decoder per body type (types live as long as the process; handlers may not).
+_decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
+
+
+def _decoder_for(handler: HTTPRouteHandler) -> msgspec.json.Decoder[Any] | None:
+    data = handler.parsed_fn_signature.parameters.get("data")
+    if data is None:
+        return None
+    decoder = _decoders.get(data.annotation)
+    if decoder is None:
+        decoder = _decoders[data.annotation] = msgspec.json.Decoder(data.annotation, strict=True)
+    return decoder
+
+
+async def decode_body_strictly(request: Request[Any, Any, Any]) -> None:
+    decoder = _decoder_for(request.route_handler)
+    if decoder is None:
+        return
+    body = await request.body()
+    if not body:
+        return  # litestar answers a missing body itself
+    try:
+        decoder.decode(body)
+    except msgspec.ValidationError as error:
+        raise ValidationException(detail=str(error), extra=[_error_entry(str(error))]) from error
+    except msgspec.DecodeError:
+        return  # not JSON at all: litestar's own parser answers 400 bad_request
+
+
+def _error_entry(message: str) -> dict[str, str]:
+    match = _PATH.search(message)
+    if match is None:
+        return {"message": message, "source": "body"}
+    return {"message": message[: match.start()], "key": match.group("path"), "source": "body"}

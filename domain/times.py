@@ -1,0 +1,48 @@
+"""Times from outside the service: normalised to UTC and bounded before anything else sees them.
+
+A client may send any RFC 3339 offset (`+09:00`, `-05:00`); keeping that offset would make `.date()` and
+`.hour` answer in the client's zone instead of UTC, so every time is converted once, at the boundary.
+Absolute bounds come first (a year 9999 would overflow on conversion, and nothing here happens before
+2000 or after 2100); each use case then applies its own window relative to now (`is_within`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def to_utc(at: datetime) -> datetime:
+    """`at` as a UTC datetime; ValueError for a naive time or one outside [2000, 2100)."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("a time needs a UTC offset (e.g. 2026-11-23T10:15:00+09:00 or ...Z)")
+    try:
+        utc = at.astimezone(UTC)
+    except OverflowError as error:
+        raise ValueError("the time is out of range") from error
+    if not EARLIEST <= utc < LATEST:
+        raise ValueError(f"the time must be between {EARLIEST:%Y} and {LATEST:%Y}")
+    return utc
+
+
+def normalise_times(struct: msgspec.Struct, *fields: str) -> None:
+    """Replace the named datetime fields of a (frozen) request struct by their UTC form.
+
+    Meant for `__post_init__`, where msgspec turns the ValueError into a validation error naming the body.
+    """
+    for field in fields:
+        value = getattr(struct, field)
+        if value is not None:
+            try:
+                msgspec.structs.force_setattr(struct, field, to_utc(value))
+            except ValueError as error:
+                raise ValueError(f"{field}: {error}") from error
+
+
+def is_within(at: datetime, now: datetime, max_age: timedelta, max_ahead: timedelta) -> bool:
+    """Whether `at` lies in [now - max_age, now + max_ahead]: the window a use case accepts."""
+    return now - max_age <= at <= now + max_ahead
