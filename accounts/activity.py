@@ -28,7 +28,7 @@ async def member_timeline(
 ) -> TimelinePage:
     """Any member's interactions, newest first, for staff (an erased member's anonymous ones too)."""
     await any_member(uow, member_id)
-    return await timeline.own_timeline(uow, member_id, filters, cursor, limit)
+    return await timeline.member_events(uow, member_id, filters, cursor, limit)
 
 
 async def member_traits(uow: UnitOfWork, member_id: uuid.UUID, now: datetime) -> MemberTraitsView:

@@ -17,6 +17,9 @@ from litestar.exceptions import ValidationException
 from litestar.handlers import HTTPRouteHandler
 
 _PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+# A NUL character, which JSON can only carry escaped: `\u0000` after an even run of backslashes.
+# PostgreSQL text cannot store it, and no field has a use for it.
+_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 # One decoder per body type (types live as long as the process; handlers may not).
 _decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
 
@@ -38,6 +41,9 @@ async def decode_body_strictly(request: Request[Any, Any, Any]) -> None:
     body = await request.body()
     if not body:
         return  # litestar answers a missing body itself
+    if _NUL.search(body):
+        detail = "text must not contain the NUL character (\\u0000)"
+        raise ValidationException(detail=detail, extra=[{"message": detail, "source": "body"}])
     try:
         decoder.decode(body)
     except msgspec.ValidationError as error:

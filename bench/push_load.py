@@ -250,11 +250,13 @@ async def main() -> None:
     exactly_once = (
         summary["received"] == summary["distinct_deliveries"] == row["sent"] == row["addresses"]
         and not summary["duplicate_deliveries"]
+        and not summary["repeated_to_device"]
     )
     print(
         f"local FCM server: received {summary['received']:,}, "
         f"distinct deliveries {summary['distinct_deliveries']:,}, "
-        f"duplicates {len(summary['duplicate_deliveries'])}: exactly once = {exactly_once}"
+        f"duplicates {len(summary['duplicate_deliveries'])}, "
+        f"devices sent the campaign twice {len(summary['repeated_to_device'])}: exactly once = {exactly_once}"
     )
 
 

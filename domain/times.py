@@ -8,7 +8,7 @@ Absolute bounds come first (a year 9999 would overflow on conversion, and nothin
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import msgspec
 
@@ -41,6 +41,15 @@ def normalise_times(struct: msgspec.Struct, *fields: str) -> None:
                 msgspec.structs.force_setattr(struct, field, to_utc(value))
             except ValueError as error:
                 raise ValueError(f"{field}: {error}") from error
+
+
+def check_dates(struct: msgspec.Struct, *fields: str) -> None:
+    """Refuse calendar dates outside [2000, 2100) in the named fields (for `__post_init__`): date
+    arithmetic near year 9999 overflows."""
+    for field in fields:
+        value: date | None = getattr(struct, field)
+        if value is not None and not EARLIEST.date() <= value < LATEST.date():
+            raise ValueError(f"{field}: the date must be between {EARLIEST:%Y} and {LATEST:%Y}")
 
 
 def is_within(at: datetime, now: datetime, max_age: timedelta, max_ahead: timedelta) -> bool:

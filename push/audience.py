@@ -33,7 +33,7 @@ from push.rules.segments import (
 )
 from push.schemas import SegmentEstimate
 from push.tables import AudienceProfile
-from stores.service import existing_store_ids, store_points
+from stores.service import active_store_ids, store_points
 from timeline.service import visited_store_since
 
 SAMPLE_SIZE = 20
@@ -41,8 +41,9 @@ P = AudienceProfile
 
 
 async def check_stores_exist(uow: UnitOfWork, segment: Segment) -> None:
+    """A new segment names only stores that are open (not archived)."""
     named = segment.store_ids()
-    missing = named - await existing_store_ids(uow, named)
+    missing = named - await active_store_ids(uow, named)
     if missing:
         raise UnknownStore(store_ids=sorted(str(store_id) for store_id in missing))
 
@@ -77,7 +78,7 @@ async def _stores_near(uow: UnitOfWork, store_id: uuid.UUID, within_km: float) -
     points = await store_points(uow)
     centre = points.get(store_id)
     if centre is None:
-        raise UnknownStore(store_ids=[str(store_id)])
+        return []  # archived since the segment was saved: nobody is near a store that is gone
     return [other for other, point in points.items() if distance_m(centre, point) <= within_km * 1000]
 
 

@@ -12,8 +12,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
+from msgspec import UNSET
 from sqlalchemy import func, select, update
 
+from accounts.errors import MemberNotFound
 from infra.db import UnitOfWork
 from infra.pages import fetch_page
 from points.program import Program
@@ -35,6 +37,7 @@ from push.rules.scheduling import (
     SendAtBestHour,
     SendAtLocalTime,
     SendRecurring,
+    starts_on,
 )
 from push.rules.segments import Segment
 from push.rules.templates import check_message
@@ -49,6 +52,7 @@ from push.schemas import (
 from push.tables import Campaign, CampaignState, Delivery, DeliveryState
 
 ENDED = (CampaignState.DONE, CampaignState.CANCELLED)
+MAX_LEAD = timedelta(days=366)
 
 
 def _quiet_hours(campaign: Campaign) -> QuietHours | None:
@@ -88,21 +92,21 @@ async def _checked(uow: UnitOfWork, draft: CampaignDraft) -> None:
 
 
 def _check_schedule_now(schedule: Schedule, now: datetime) -> None:
-    """Refuse a schedule that is already over when it is set."""
+    """Refuse a schedule that is already over when it is set, starts in the past, or reaches more than
+    a year ahead (a campaign is drawn when it is scheduled)."""
     if isinstance(schedule, SendAt) and schedule.at < now:
         raise InvalidSchedule("`at` is in the past")
     if isinstance(schedule, SendAtBestHour) and schedule.window_end <= now:
         raise InvalidSchedule("the best-hour window is over")
     # A local date is a day somewhere until it has ended everywhere (UTC-12, a day after UTC+14).
-    last_day = (
-        schedule.date
-        if isinstance(schedule, SendAtLocalTime)
-        else schedule.end_date
-        if isinstance(schedule, SendRecurring)
-        else None
-    )
-    if last_day is not None and last_day < (now - timedelta(hours=36)).date():
+    over_everywhere = (now - timedelta(hours=36)).date()
+    if isinstance(schedule, SendAtLocalTime) and schedule.date < over_everywhere:
         raise InvalidSchedule("that local date is over in every time zone")
+    if isinstance(schedule, SendRecurring) and schedule.start_date < over_everywhere:
+        # Every past day would be drawn only to be skipped as too late, for every member.
+        raise InvalidSchedule("a recurring schedule starts today or later")
+    if starts_on(schedule, now) > (now + MAX_LEAD).date():
+        raise InvalidSchedule("a campaign starts within a year of being scheduled")
 
 
 def _row_values(draft: CampaignDraft) -> dict[str, Any]:
@@ -171,7 +175,7 @@ async def change_campaign(
     given = {
         field: value
         for field in CampaignChanges.__struct_fields__
-        if (value := getattr(changes, field)) is not None
+        if (value := getattr(changes, field)) is not UNSET
     }
     draft = msgspec.structs.replace(current, **given)
     await _checked(uow, draft)
@@ -234,7 +238,7 @@ async def preview(
     variant = next(v for v in variants if v.key == key)
     values = (await personal_values(uow, program, [member_id], [variant], now)).get(member_id)
     if values is None:
-        raise CampaignNotFound("no such member", member_id=str(member_id))
+        raise MemberNotFound(member_id=str(member_id))
     title, body = render_variant(variant, values)
     data = {"campaign_id": str(campaign.id), "variant": key}
     if campaign.deep_link:

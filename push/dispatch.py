@@ -26,7 +26,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Protocol
 
 import msgspec
@@ -143,6 +143,7 @@ class Dispatcher:
             await lock_all_until_commit(uow, "push.caps", [r.member_id for r in rows if not r.transactional])
             counted = await _counted(uow, [r.member_id for r in rows if not r.transactional], now)
             targets = await push_targets(uow, list({row.member_id for row in rows}))
+            reached = await _addresses_reached(uow, rows, targets)
             claimed: list[Claimed] = []
             suppressed: list[Delivery] = []
             for row in rows:
@@ -155,6 +156,8 @@ class Dispatcher:
                     time_zone=row.time_zone,
                     latest_at=row.latest_at,
                     has_address=target is not None,
+                    address_reached=target is not None
+                    and (row.campaign_id, row.occurrence, target.address) in reached,
                     counted=counted[row.member_id],
                     campaign_key=(row.campaign_id, row.occurrence),
                     max_per_day=self.policy.max_per_day,
@@ -175,6 +178,7 @@ class Dispatcher:
                     row.state, row.claim_id, row.claimed_at = DeliveryState.CLAIMED, claim_id, now
                     row.lease_until = now + self.lease
                     row.address_kind, row.address = target.kind, target.address
+                    reached.add((row.campaign_id, row.occurrence, target.address))
                     if not row.transactional:
                         counted[row.member_id].append(((row.campaign_id, row.occurrence), now))
                     claimed.append(_claimed(row, target))
@@ -394,6 +398,28 @@ async def _counted(
         if claimed_at is not None:  # always, in these states
             counted[member_id].append(((campaign_id, occurrence), claimed_at))
     return counted
+
+
+async def _addresses_reached(
+    uow: UnitOfWork, rows: list[Delivery], targets: dict[uuid.UUID, list[PushTarget]]
+) -> set[tuple[uuid.UUID, date | None, str]]:
+    """(campaign, occurrence, address) already claimed, sent or in flight, for the addresses these rows
+    would go to. Locked per address until commit, so two workers cannot both claim one address (it may
+    have moved between members' device rows)."""
+    addresses = {
+        t.address for row in rows for t in targets.get(row.member_id, []) if t.slot == row.device_slot
+    }
+    if not addresses:
+        return set()
+    await lock_all_until_commit(uow, "push.address", addresses)
+    found = await uow.session.execute(
+        select(Delivery.campaign_id, Delivery.occurrence, Delivery.address).where(
+            Delivery.address.in_(addresses),
+            Delivery.campaign_id.in_({row.campaign_id for row in rows}),
+            Delivery.state.in_(COUNTED_STATES),
+        )
+    )
+    return {(campaign_id, occurrence, address) for campaign_id, occurrence, address in found if address}
 
 
 async def _accepted_before(uow: UnitOfWork, claimed: Claimed) -> bool:

@@ -61,6 +61,9 @@ class Summary(msgspec.Struct, frozen=True):
     received: int
     distinct_deliveries: int
     duplicate_deliveries: list[str]  # delivery ids received more than once
+    # "<campaign id> <target>" received more than once: a device sent one campaign twice (for a one-off
+    # campaign, a duplicate even when the delivery ids differ)
+    repeated_to_device: list[str]
     answered: dict[str, int]  # "ok" or FCM's error code -> requests
 
 
@@ -79,10 +82,14 @@ class LocalFcm:
 
     def summary(self) -> Summary:
         per_delivery = Counter(m.data.get("delivery_id", f"no-id-{m.seq}") for m in self.received)
+        per_device = Counter(
+            f"{m.data['campaign_id']} {m.target}" for m in self.received if "campaign_id" in m.data
+        )
         return Summary(
             received=len(self.received),
             distinct_deliveries=len(per_delivery),
             duplicate_deliveries=sorted(d for d, count in per_delivery.items() if count > 1),
+            repeated_to_device=sorted(d for d, count in per_device.items() if count > 1),
             answered=dict(self.answered),
         )
 

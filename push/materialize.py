@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 
 import msgspec
@@ -34,10 +36,8 @@ from push.rules.deliveries import CampaignTerms, MemberPlan, plan_member
 from push.rules.scheduling import (
     QuietHours,
     Schedule,
-    SendAt,
-    SendAtBestHour,
-    SendAtLocalTime,
     SendRecurring,
+    starts_on,
 )
 from push.rules.segments import Segment
 from push.schemas import Variant
@@ -55,24 +55,13 @@ _STATE_OF_KIND = {
 }
 
 
-def one_off_occurrence(schedule: Schedule, scheduled_at: datetime) -> date:
-    """The date a one-off campaign's deliveries are filed under."""
-    if isinstance(schedule, SendAtLocalTime):
-        return schedule.date
-    if isinstance(schedule, SendAt):
-        return schedule.at.date()
-    if isinstance(schedule, SendAtBestHour):
-        return schedule.window_start.date()
-    return scheduled_at.date()
-
-
 def occurrences_due(campaign: Campaign, schedule: Schedule, now: datetime) -> list[date]:
     """The occurrences to draw now: a one-off campaign's only one until drawn; a recurring campaign's
     dates up to tomorrow (UTC) not drawn yet."""
     if not isinstance(schedule, SendRecurring):
         if campaign.materialized_through is not None or campaign.scheduled_at is None:
             return []
-        return [one_off_occurrence(schedule, campaign.scheduled_at)]
+        return [starts_on(schedule, campaign.scheduled_at)]  # a one-off's deliveries are filed under it
     horizon = (now + timedelta(days=1)).date()
     drawn = campaign.materialized_through
     return [day for day in schedule.occurrences() if day <= horizon and (drawn is None or day > drawn)]
@@ -101,23 +90,33 @@ def terms_of(campaign: Campaign, policy: PushPolicy) -> CampaignTerms:
 
 
 async def materialize_campaigns(db: Database, program: Program, policy: PushPolicy, now: datetime) -> int:
-    """Draw every live campaign's due occurrences; returns the deliveries written."""
+    """Draw every live campaign's due occurrences; returns the deliveries written. A campaign that cannot
+    be drawn is logged and tried again on the next run; it never holds back the others."""
     async with db.unit_of_work() as uow:
         campaigns = list(
             (await uow.session.execute(select(Campaign).where(Campaign.state.in_(LIVE)))).scalars()
         )
-    due = [
-        (campaign.id, day)
-        for campaign in campaigns
-        for day in occurrences_due(campaign, msgspec.convert(campaign.schedule, Schedule), now)
-    ]
+    due: list[tuple[uuid.UUID, date]] = []
+    for campaign in campaigns:
+        with _logged_failure(campaign.id):
+            schedule = msgspec.convert(campaign.schedule, Schedule)
+            due += [(campaign.id, day) for day in occurrences_due(campaign, schedule, now)]
     if not due:
         return 0
     await refresh_profiles(db, program, now, only_missing=True)  # members who joined since the sweep
     written = 0
     for campaign_id, occurrence in due:
-        written += await _draw(db, policy, campaign_id, occurrence, now)
+        with _logged_failure(campaign_id):
+            written += await _draw(db, policy, campaign_id, occurrence, now)
     return written
+
+
+@contextmanager
+def _logged_failure(campaign_id: uuid.UUID) -> Iterator[None]:
+    try:
+        yield
+    except Exception:
+        log.exception("campaign could not be drawn", extra={"campaign_id": str(campaign_id)})
 
 
 async def _draw(

@@ -2,7 +2,8 @@
 
 - **members**: assigned to the group; **deliveries**: messages to devices (a member may have several).
 - **sent / failed / unconfirmed / suppressed** (by reason): the deliveries' states.
-- **opened**: members whose app reported `push_opened` with one of their own deliveries' ids.
+- **opened**: members whose app reported `push_opened` with the id of one of their own deliveries that
+  was sent (or may have been).
 - **converted**: members who bought, checked in or redeemed an offer within the attribution window
   after the moment the campaign was due for them (held-back members too: intent to treat, so a group's
   conversion rate compares with its control's over the same window).
@@ -52,7 +53,7 @@ _OPENED = text(
       ON e.member_id = d.member_id AND e.kind = 'push_opened'
      AND e.properties->>'delivery_id' = d.id::text
      AND e.occurred_at >= d.first_due_at - interval '1 day'
-    WHERE d.campaign_id = :campaign AND d.device_slot IS NOT NULL
+    WHERE d.campaign_id = :campaign AND d.state IN ('sent', 'unconfirmed')
     GROUP BY 1
     """
 )
@@ -79,6 +80,7 @@ _CONVERTED = text(
         SELECT d.campaign_id
         FROM timeline_events o
         JOIN push_deliveries d ON d.id::text = o.properties->>'delivery_id' AND d.member_id = o.member_id
+         AND d.state IN ('sent', 'unconfirmed')
         WHERE o.member_id = c.member_id AND o.kind = 'push_opened'
           AND o.occurred_at <= c.occurred_at AND o.occurred_at > c.occurred_at - :window
         ORDER BY o.occurred_at DESC

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Annotated
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from push.rules.report import Lift, Rate
 from push.rules.scheduling import QuietHours, Schedule
@@ -14,7 +15,8 @@ from push.rules.segments import Segment
 from push.tables import CampaignState
 
 VariantKey = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,16}$", examples=["A"])]
-CampaignName = Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
+# `\S`: at least one character that is not a space (a blank name or message is no name or message).
+CampaignName = Annotated[str, msgspec.Meta(min_length=1, max_length=120, pattern=r"\S")]
 # An app link (tsunagari://offers/42) or a web page; no spaces, no javascript: or data: URLs.
 DeepLink = Annotated[
     str,
@@ -30,8 +32,8 @@ class Variant(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One version of the message; members are split between variants in proportion to `weight`."""
 
     key: VariantKey
-    title: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    body: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"\S")]
+    body: Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=r"\S")]
     weight: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
 
 
@@ -52,17 +54,18 @@ class CampaignDraft(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class CampaignChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Fields left out (or null) stay as they are. Only a draft can change."""
+    """Fields left out stay as they are; `deep_link` or `quiet_hours` sent as null are removed (the
+    program's quiet hours apply again). Only a draft can change."""
 
-    name: CampaignName | None = None
-    variants: Variants | None = None
-    schedule: Schedule | None = None
-    segment: Segment | None = None
-    deep_link: DeepLink | None = None
-    quiet_hours: QuietHours | None = None
-    respect_quiet_hours: bool | None = None
-    control_percent: ControlPercent | None = None
-    transactional: bool | None = None
+    name: CampaignName | UnsetType = UNSET
+    variants: Variants | UnsetType = UNSET
+    schedule: Schedule | UnsetType = UNSET
+    segment: Segment | UnsetType = UNSET
+    deep_link: DeepLink | UnsetType | None = UNSET
+    quiet_hours: QuietHours | UnsetType | None = UNSET
+    respect_quiet_hours: bool | UnsetType = UNSET
+    control_percent: ControlPercent | UnsetType = UNSET
+    transactional: bool | UnsetType = UNSET
 
 
 class CampaignView(msgspec.Struct, frozen=True):

@@ -138,6 +138,13 @@ class Delivery(Base):
             postgresql_where=text("state IN ('claimed', 'sending')"),
         ),
         Index("ix_push_deliveries_campaign", "campaign_id", "state"),
+        # A phone gets a campaign once, even through two device rows (its address moved between logins).
+        Index(
+            "ix_push_deliveries_address",
+            "address",
+            "campaign_id",
+            postgresql_where=text("address IS NOT NULL"),
+        ),
     )
 
 

@@ -246,8 +246,11 @@ async def store_points(uow: UnitOfWork) -> dict[uuid.UUID, tuple[float, float]]:
     return {store_id: (latitude, longitude) for store_id, latitude, longitude in rows}
 
 
-async def existing_store_ids(uow: UnitOfWork, store_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+async def active_store_ids(uow: UnitOfWork, store_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of `store_ids` that name a store not archived."""
     if not store_ids:
         return set()
-    rows = await uow.session.execute(select(Store.id).where(Store.id.in_(store_ids)))
+    rows = await uow.session.execute(
+        select(Store.id).where(Store.id.in_(store_ids), Store.archived_at.is_(None))
+    )
     return set(rows.scalars())

@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, ColumnExpressionArgument, Select, delete, 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from domain.ids import new_id
-from domain.interactions import Channel, InteractionKind, kinds_in_phase
+from domain.interactions import OUTREACH_KINDS, Channel, InteractionKind, kinds_in_phase
 from domain.pagination import decode_time_cursor, encode_time_cursor
 from infra.db import UnitOfWork
 from stores.tables import Store
@@ -164,7 +164,20 @@ def _draft(member_id: uuid.UUID, event: ClientEvent) -> EventDraft:
 async def own_timeline(
     uow: UnitOfWork, member_id: uuid.UUID, filters: TimelineFilter, cursor: str | None, limit: int
 ) -> TimelinePage:
-    """The signed-in member's interactions, newest first (the token already proves the member exists)."""
+    """The signed-in member's interactions, newest first (the token already proves the member exists).
+
+    Without the retailer's outreach decisions (messages sent or held back, offers chosen): they are about
+    the member, not by them, and would show which control group the member is in."""
+    own = _EVENT_COLUMNS.where(
+        TimelineEvent.member_id == member_id, TimelineEvent.kind.not_in(sorted(OUTREACH_KINDS))
+    )
+    return await _page(uow, own, filters, cursor, limit)
+
+
+async def member_events(
+    uow: UnitOfWork, member_id: uuid.UUID, filters: TimelineFilter, cursor: str | None, limit: int
+) -> TimelinePage:
+    """Every interaction of one member, outreach included, newest first (for staff)."""
     return await _page(
         uow, _EVENT_COLUMNS.where(TimelineEvent.member_id == member_id), filters, cursor, limit
     )

@@ -138,6 +138,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_push_deliveries_campaign", "push_deliveries", ["campaign_id", "state"], unique=False)
     op.create_index(
+        "ix_push_deliveries_address",
+        "push_deliveries",
+        ["address", "campaign_id"],
+        unique=False,
+        postgresql_where=sa.text("address IS NOT NULL"),
+    )
+    op.create_index(
         "ix_push_deliveries_due",
         "push_deliveries",
         ["due_at"],
@@ -211,6 +218,11 @@ def downgrade() -> None:
         "ix_push_deliveries_due", table_name="push_deliveries", postgresql_where=sa.text("state = 'pending'")
     )
     op.drop_index("ix_push_deliveries_campaign", table_name="push_deliveries")
+    op.drop_index(
+        "ix_push_deliveries_address",
+        table_name="push_deliveries",
+        postgresql_where=sa.text("address IS NOT NULL"),
+    )
     op.drop_table("push_deliveries")
     op.drop_index("ix_push_campaigns_state", table_name="push_campaigns")
     op.drop_table("push_campaigns")

@@ -99,6 +99,7 @@ def at_claim(
     time_zone: str,
     latest_at: datetime | None,
     has_address: bool,
+    address_reached: bool,
     counted: Sequence[tuple[object, datetime]],
     campaign_key: object,
     max_per_day: int,
@@ -108,7 +109,9 @@ def at_claim(
     """Checked again when due, because time has passed since the campaign was drawn: the campaign may be
     over, a retry may have moved into quiet hours or past the latest useful moment, the device may
     have lost its address, other campaigns may have used up the member's caps (`counted`: the
-    campaigns they were sent, with when)."""
+    campaigns they were sent, with when). `address_reached`: this occurrence of the campaign already went
+    (or is going) to the device's address through another device row: the address moved between
+    logins, and a phone gets one message per campaign."""
     if not campaign_live:
         return AtClaim("cancel", "campaign_cancelled")
     if latest_at is not None and now > latest_at:
@@ -121,6 +124,8 @@ def at_claim(
             return AtClaim("wait", "quiet_hours", plan.due_at)
     if not has_address:
         return AtClaim("suppress", "no_address")
+    if address_reached:
+        return AtClaim("suppress", "duplicate_address")
     if not transactional and not may_send(counted, campaign_key, now, time_zone, max_per_day, max_per_week):
         return AtClaim("suppress", "cap")
     return AtClaim("send")

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from domain.times import normalise_times
+from domain.times import check_dates, normalise_times
 from timeline.engagement import best_instant
 
 ClockTime = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", examples=["22:00"])]
@@ -66,6 +66,9 @@ class SendAtLocalTime(
     date: date
     time: ClockTime
 
+    def __post_init__(self) -> None:
+        check_dates(self, "date")
+
 
 class SendAtBestHour(
     msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="best_hour"
@@ -93,6 +96,7 @@ class SendRecurring(
     weekdays: list[Weekday] | None = None
 
     def __post_init__(self) -> None:
+        check_dates(self, "start_date", "end_date")
         if not self.start_date <= self.end_date <= self.start_date + MAX_RECURRING_SPAN:
             raise ValueError("a recurring schedule ends on or after its start, within a year")
         if self.weekdays is not None and not self.weekdays:
@@ -108,6 +112,19 @@ class SendRecurring(
 
 
 Schedule = SendNow | SendAt | SendAtLocalTime | SendAtBestHour | SendRecurring
+
+
+def starts_on(schedule: Schedule, now: datetime) -> date:
+    """The (UTC or local) date of a schedule's first send."""
+    if isinstance(schedule, SendAt):
+        return schedule.at.date()
+    if isinstance(schedule, SendAtBestHour):
+        return schedule.window_start.date()
+    if isinstance(schedule, SendAtLocalTime):
+        return schedule.date
+    if isinstance(schedule, SendRecurring):
+        return schedule.start_date
+    return now.date()
 
 
 class Plan(msgspec.Struct, frozen=True):

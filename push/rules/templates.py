@@ -2,7 +2,9 @@
 
 Fields are written `{display_name}`; only the fields below exist. Every message that could be rendered
 must fit FCM's 4,096 bytes, so a template is checked at its worst: each field at its longest, in
-three-byte characters (Japanese), beside the largest data the message carries.
+four-byte characters (emoji), beside the largest data the message carries. That bound holds for every
+member because a field's value is cut to its length and its control characters (six bytes each once
+JSON-escaped) become spaces when it is filled in.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ FIELDS = {
     "points_expiring_on": 10,
 }
 _FIELD = re.compile(r"\{([^{}]*)\}")
-_WIDEST_CHARACTER = "あ"  # three bytes in UTF-8
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_WIDEST_CHARACTER = "\N{GRINNING FACE}"  # four bytes in UTF-8, the most a character takes
 _LONGEST_ID = "0" * 36
 
 
@@ -34,8 +37,13 @@ def fields_in(text: str) -> set[str]:
 
 
 def render(text: str, values: Mapping[str, str]) -> str:
-    """`text` with each `{field}` replaced by its value (an unknown field is a ValueError)."""
-    return _FIELD.sub(lambda match: values[match.group(1)], text)
+    """`text` with each `{field}` replaced by its value, cut to the field's length and without control
+    characters (an unknown field is a KeyError)."""
+    return _FIELD.sub(lambda match: _fitted(match.group(1), values[match.group(1)]), text)
+
+
+def _fitted(field: str, value: str) -> str:
+    return _CONTROL.sub(" ", value[: FIELDS[field]])
 
 
 def payload(title: str, body: str, data: Mapping[str, str]) -> dict[str, object]:

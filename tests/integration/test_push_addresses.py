@@ -80,6 +80,7 @@ async def test_the_app_registers_and_refreshes_its_address(
         {"permission": "maybe"},
         {"platform": "symbian"},
         {"app_version": ""},
+        {"app_version": "4.2\u0000"},  # PostgreSQL cannot store NUL: refused before it gets there
         {"locale": 12},
         {"locale": "not a locale"},
         {"colour": "blue"},

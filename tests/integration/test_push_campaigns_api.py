@@ -78,6 +78,32 @@ async def test_only_staff_may_manage_campaigns(
         ({"schedule": {"kind": "whenever"}}, 400, "validation_failed"),
         ({"name": ""}, 400, "validation_failed"),
         ({"budget": 100}, 400, "validation_failed"),
+        ({"name": "   "}, 400, "validation_failed"),
+        ({"name": "Linen\u0000"}, 400, "validation_failed"),
+        ({"variants": [{"key": "A", "title": "t\u0000", "body": "b"}]}, 400, "validation_failed"),
+        (
+            {"schedule": {"kind": "local_time", "date": "9999-12-31", "time": "23:00"}},
+            400,
+            "validation_failed",
+        ),
+        (
+            {
+                "schedule": {
+                    "kind": "recurring",
+                    "time": "09:00",
+                    "start_date": "9999-06-01",
+                    "end_date": "9999-12-31",
+                }
+            },
+            400,
+            "validation_failed",
+        ),
+        # Fits in three-byte characters, not when a member's name is 80 emoji (four bytes each).
+        (
+            {"variants": [{"key": "A", "title": "{display_name}" * 10, "body": "a" * 1513}]},
+            422,
+            "message_too_large",
+        ),
     ],
 )
 async def test_bad_campaigns_are_refused_and_nothing_is_saved(
@@ -113,6 +139,13 @@ async def test_a_campaign_goes_from_draft_to_scheduled_to_cancelled_and_only_a_d
     bad = await client.patch(url, json={"quiet_hours": {"start": "x", "end": "y"}}, headers=bearer(marketer))
     assert_problem(bad, 400, "validation_failed")
     assert (await client.get(url, headers=bearer(marketer))).json()["name"] == "Linen, again"
+    quiet = {"start": "21:00", "end": "09:00"}
+    assert (await client.patch(url, json={"quiet_hours": quiet}, headers=bearer(marketer))).json()[
+        "quiet_hours"
+    ] == quiet
+    cleared = await client.patch(url, json={"quiet_hours": None}, headers=bearer(marketer))
+    assert cleared.json()["quiet_hours"] is None  # the program's apply again
+    assert cleared.json()["name"] == "Linen, again"
 
     scheduled = await schedule(client, marketer, campaign["id"])
     assert scheduled["state"] == "scheduled"
@@ -138,6 +171,27 @@ async def test_a_campaign_goes_from_draft_to_scheduled_to_cancelled_and_only_a_d
     )
     response = await client.post(f"{CAMPAIGNS}/{past['id']}/schedule", headers=bearer(marketer))
     assert_problem(response, 422, "invalid_schedule")
+    today = clock.now().date()
+    for refused in (
+        # Every past day would be drawn for every member only to be skipped as too late.
+        {
+            "kind": "recurring",
+            "time": "09:00",
+            "start_date": str(today - timedelta(days=30)),
+            "end_date": str(today),
+        },
+        {
+            "kind": "local_time",
+            "date": str(today + timedelta(days=400)),
+            "time": "09:00",
+        },  # over a year ahead
+    ):
+        later = await client.patch(
+            f"{CAMPAIGNS}/{past['id']}", json={"schedule": refused}, headers=bearer(marketer)
+        )
+        assert later.status_code == 200, later.text
+        response = await client.post(f"{CAMPAIGNS}/{past['id']}/schedule", headers=bearer(marketer))
+        assert_problem(response, 422, "invalid_schedule")
     listed = (await client.get(CAMPAIGNS, params={"limit": 1}, headers=bearer(marketer))).json()
     assert [c["id"] for c in listed["items"]] == [past["id"]]  # newest first
     more = await client.get(CAMPAIGNS, params={"cursor": listed["next_cursor"]}, headers=bearer(marketer))
@@ -176,7 +230,7 @@ async def test_the_preview_shows_the_members_own_variant_and_fields(
         params={"member_id": str(uuid.uuid4())},
         headers=bearer(marketer),
     )
-    assert missing.status_code == 404
+    assert_problem(missing, 404, "member_not_found")
     assert (
         await client.get(
             f"{CAMPAIGNS}/{campaign['id']}/preview", params={"member_id": "7"}, headers=bearer(marketer)

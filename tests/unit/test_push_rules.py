@@ -29,7 +29,14 @@ from push.rules.scheduling import (
     is_quiet,
     plan_delivery,
 )
-from push.rules.templates import MAX_PAYLOAD_BYTES, check_message, payload_bytes, render
+from push.rules.templates import (
+    FIELDS,
+    MAX_PAYLOAD_BYTES,
+    check_message,
+    payload_bytes,
+    render,
+    worst_case_data,
+)
 from timeline.engagement import HOURS_PER_WEEK, best_hour, best_instant, blended_weights, hour_of_week
 
 NOW = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)  # Tuesday 09:00 in Tokyo, Monday 19:00 in New York
@@ -202,6 +209,32 @@ def test_a_message_that_could_exceed_fcms_limit_is_refused() -> None:
     with pytest.raises(MessageTooLarge):
         check_message("{display_name}", "あ" * 1300, None)
     assert payload_bytes("t", "b", {}) < MAX_PAYLOAD_BYTES
+
+
+def _accepted(title: str, body: str) -> bool:
+    try:
+        check_message(title, body, None)
+    except MessageTooLarge:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "\N{GRINNING FACE}" * 80,  # four bytes each
+        "\u0001" * 80,  # six bytes each once JSON-escaped, were they kept
+        '"\\' * 40,  # two bytes each escaped
+        "\N{GRINNING FACE}" * 500,  # longer than any name may be
+    ],
+)
+def test_a_message_accepted_at_its_limit_fits_whatever_the_members_fields_hold(value: str) -> None:
+    title = "{display_name}" * 10
+    body = "a" * max(n for n in range(MAX_PAYLOAD_BYTES) if _accepted(title, "a" * n))
+    assert not _accepted(title, body + "a")  # accepted with not a byte to spare
+    values = dict.fromkeys(FIELDS, value)
+    data = worst_case_data(None)
+    assert payload_bytes(render(title, values), render(body, values), data) <= MAX_PAYLOAD_BYTES
 
 
 # --- caps -------------------------------------------------------------------------------------------
@@ -420,6 +453,7 @@ def claim(**overrides: object) -> AtClaim:
         "time_zone": "Asia/Tokyo",
         "latest_at": NOW + timedelta(hours=1),
         "has_address": True,
+        "address_reached": False,
         "counted": [],
         "campaign_key": "c1",
         "max_per_day": 1,
@@ -434,6 +468,7 @@ def test_a_due_delivery_is_checked_again_when_claimed() -> None:
     assert claim(campaign_live=False) == AtClaim("cancel", "campaign_cancelled")
     assert claim(latest_at=NOW - timedelta(seconds=1)) == AtClaim("suppress", "too_late")
     assert claim(has_address=False) == AtClaim("suppress", "no_address")
+    assert claim(address_reached=True) == AtClaim("suppress", "duplicate_address")
     used = [("c0", NOW - timedelta(hours=1))]
     assert claim(counted=used) == AtClaim("suppress", "cap")
     assert claim(counted=used, transactional=True) == AtClaim("send")
