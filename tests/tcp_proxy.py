@@ -38,9 +38,19 @@ class TcpProxy:
 
     def stop(self) -> None:
         self.block()
-        self._loop.call_soon_threadsafe(self._server.close)
+        asyncio.run_coroutine_threadsafe(self._shut_down(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+        self._loop.close()
+
+    async def _shut_down(self) -> None:
+        # Every connection's task ends here: a task left pending when the loop goes would be reported
+        # ("Task was destroyed but it is pending!") in whichever later test collects it.
+        self._server.close()
+        others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
 
     def block(self) -> None:
         """Cut every open connection and refuse new ones until `unblock`."""
