@@ -34,7 +34,8 @@ from tests.integration.push_support import (
 
 
 async def campaign_now(client: httpx.AsyncClient, staff: dict[str, Any], **fields: Any) -> str:
-    campaign = await create_campaign(client, staff, **fields)
+    # Transactional: no member is held back in a control group, so every member here is sent to.
+    campaign = await create_campaign(client, staff, **{"transactional": True, **fields})
     await schedule(client, staff, campaign["id"])
     return str(campaign["id"])
 
