@@ -12,6 +12,7 @@ from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from api.app_accounts import AppAccountController
+from api.app_offers import AppOfferController
 from api.app_points import AppPointsController
 from api.app_push import AppPushController
 from api.app_stores import AppStoreController
@@ -20,6 +21,7 @@ from api.console_accounts import ConsoleAccountController
 from api.console_campaigns import ConsoleCampaignController
 from api.console_fraud import ConsoleFraudController
 from api.console_members import ConsoleTimelineController
+from api.console_offers import ConsoleOfferController
 from api.console_stores import ConsoleStoreController
 from api.health import healthz, readyz
 from api.pos import PosController
@@ -77,6 +79,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             ConsoleFraudController,
             AppPushController,
             ConsoleCampaignController,
+            AppOfferController,
+            ConsoleOfferController,
         ],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
 from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
@@ -20,6 +21,8 @@ from geofence.rules import CheckInPolicy, load_check_in_policy
 from infra.db import Database, UnitOfWork, create_engine
 from infra.redis import RedisKeys, connect_redis
 from infra.settings import Settings
+from offers.program import OfferProgram, load_offer_program
+from offers.versions import ServingPolicy
 from points.program import Program, load_program
 from push.policy import PushPolicy, load_push_policy
 from stores.pos_auth import PosAuthenticator
@@ -39,6 +42,9 @@ class Services:
     check_in_limits: CheckInLimits
     store_catalog: StoreCatalog
     push_policy: PushPolicy
+    offer_program: OfferProgram
+    serving_policy: ServingPolicy
+    offer_rng: np.random.Generator  # draws the offers the policy's probabilities choose
 
     @classmethod
     def start(cls, settings: Settings, clock: Clock) -> Services:
@@ -46,6 +52,7 @@ class Services:
         assert settings.redis_url is not None
         redis = RedisKeys(connect_redis(settings.redis_url), settings.redis_key_prefix)
         check_in_policy = load_check_in_policy(settings.check_in_policy)
+        offer_program = load_offer_program(settings.offer_program)
         return cls(
             settings=settings,
             clock=clock,
@@ -67,6 +74,9 @@ class Services:
             check_in_limits=CheckInLimits(redis, check_in_policy.attempts_per_hour),
             store_catalog=StoreCatalog(),
             push_policy=load_push_policy(settings.push_policy),
+            offer_program=offer_program,
+            serving_policy=ServingPolicy(offer_program.selection),
+            offer_rng=np.random.default_rng(),
         )
 
     async def stop(self) -> None:
@@ -108,6 +118,10 @@ def provide_push_policy(state: State) -> PushPolicy:
     return services_of(state).push_policy
 
 
+def provide_offer_program(state: State) -> OfferProgram:
+    return services_of(state).offer_program
+
+
 # Handler parameters name their dependencies explicitly (litestar 3 drops inference by name).
 Uow = NamedDependency[UnitOfWork]
 ClockDep = NamedDependency[Clock]
@@ -116,6 +130,7 @@ LoginLimitsDep = NamedDependency[LoginLimits]
 SettingsDep = NamedDependency[Settings]
 ProgramDep = NamedDependency[Program]
 PushPolicyDep = NamedDependency[PushPolicy]
+OfferProgramDep = NamedDependency[OfferProgram]
 
 DEPENDENCIES = {
     "uow": Provide(provide_uow, sync_to_thread=False),
@@ -125,4 +140,5 @@ DEPENDENCIES = {
     "settings": Provide(provide_settings, sync_to_thread=False),
     "program": Provide(provide_program, sync_to_thread=False),
     "push_policy": Provide(provide_push_policy, sync_to_thread=False),
+    "offer_program": Provide(provide_offer_program, sync_to_thread=False),
 }

@@ -15,6 +15,7 @@ from types import FrameType
 from accounts.rules import StaffRole
 from commands import migrate
 from commands.cli_data import add_data_commands
+from commands.cli_offers import add_offer_commands
 from commands.cli_runtime import in_loop, ready_database, run_reporting_errors
 from commands.demo import DemoCredentials, seed_demo
 from commands.embedded_push import embedded_push
@@ -95,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     fcm_local.add_argument("--port", type=int, default=8010)
     fcm_local.set_defaults(run=_fcm_local)
     add_data_commands(commands)
+    add_offer_commands(commands)
     return parser
 
 

@@ -22,6 +22,8 @@ from infra.db import Database, create_engine
 from infra.idempotency import purge_expired
 from infra.redis import RedisKeys, connect_redis
 from infra.settings import Settings
+from offers.learning import learn_rewards
+from offers.program import OfferProgram, load_offer_program
 from points.expiry import expire_due, purge_code_uses
 from points.program import Program, load_program
 from push.dispatch import Dispatcher
@@ -46,6 +48,7 @@ class WorkerContext:
     clock: Clock
     program: Program
     push_policy: PushPolicy
+    offer_program: OfferProgram
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,7 @@ JOBS = (
     ),
     Job("push.recover", timedelta(seconds=10), lambda c: recover_lost_claims(c.db, c.clock.now())),
     Job("push.finish", timedelta(seconds=30), lambda c: finish_campaigns(c.db, c.clock.now())),
+    Job("offers.learn", timedelta(minutes=1), lambda c: learn_rewards(c.db, c.offer_program, c.clock.now())),
     Job(
         "push.retire_addresses",
         timedelta(hours=24),
@@ -147,7 +151,11 @@ async def run_worker(settings: Settings, clock: Clock, stop: asyncio.Event) -> N
     db = Database(create_engine(settings.database_url, pool_size=POOL_SIZE))
     redis = RedisKeys(connect_redis(settings.redis_url), settings.redis_key_prefix)
     context = WorkerContext(
-        db, clock, load_program(settings.points_program), load_push_policy(settings.push_policy)
+        db,
+        clock,
+        load_program(settings.points_program),
+        load_push_policy(settings.push_policy),
+        load_offer_program(settings.offer_program),
     )
     sender: FcmSender | None = sender_for(settings)
     tasks = [asyncio.create_task(run_periodically(context, job, stop)) for job in JOBS]

@@ -18,6 +18,7 @@ class InteractionKind(StrEnum):
     CONTENT_VIEWED = "content_viewed"
     OFFER_VIEWED = "offer_viewed"
     OFFER_DECIDED = "offer_decided"
+    OFFER_ACTIVATED = "offer_activated"
     OFFER_REDEEMED = "offer_redeemed"
     PUSH_SENT = "push_sent"
     PUSH_SUPPRESSED = "push_suppressed"  # held back: a control group, a cap, quiet hours, ...
@@ -69,6 +70,7 @@ PHASE_OF_KIND = MappingProxyType(
         _K.CONTENT_VIEWED: Phase.CHOOSE,
         _K.OFFER_VIEWED: Phase.CHOOSE,
         _K.OFFER_DECIDED: Phase.CHOOSE,
+        _K.OFFER_ACTIVATED: Phase.CHOOSE,
         _K.PUSH_SENT: Phase.CHOOSE,
         _K.PUSH_SUPPRESSED: Phase.CHOOSE,
         _K.PUSH_RECEIVED: Phase.CHOOSE,

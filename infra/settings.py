@@ -57,6 +57,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     points_program: str | None = None  # JSON of points.program.Program; unset: the defaults
     check_in_policy: str | None = None  # JSON of geofence.rules.CheckInPolicy; unset: the defaults
     push_policy: str | None = None  # JSON of push.policy.PushPolicy; unset: the defaults
+    offer_program: str | None = None  # JSON of offers.program.OfferProgram; unset: the defaults
     # FCM: production sets the service account's JSON key file; its project id is the key's unless set.
     # Without credentials, messages go to `fcm_url`, an FCM-compatible server (`tsunagari fcm-local`);
     # embedded `serve` starts one itself.

@@ -7,6 +7,7 @@ from sqlalchemy import MetaData
 import accounts.tables
 import geofence.tables
 import infra.idempotency
+import offers.tables
 import points.tables
 import push.tables
 import stores.tables
@@ -21,6 +22,7 @@ TABLE_MODULES = (
     points.tables,
     infra.idempotency,
     geofence.tables,
+    offers.tables,
     push.tables,
 )
 

@@ -6,19 +6,24 @@ events and the POS's idempotency record commit together or not at all.
 
 from __future__ import annotations
 
+import uuid
+
 import msgspec
 
 from domain.interactions import InteractionKind
 from infra.db import UnitOfWork
+from offers.errors import OfferNotApplicable
+from offers.redemption import OfferUse, SaleForOffers, offer_points_by_line, use_offers_on_sale
+from offers.rules.effects import PaidLine, Rates
 from points import ledger
 from points.errors import ReceiptAlreadyPosted
 from points.miles import change_miles
 from points.program import Program
 from points.register import Register, member_for_code, register_view, sale_event, use_code
-from points.rules.earning import Award, SaleLine, award_for_basket
+from points.rules.earning import AppliedRule, Award, SaleLine, award_for_basket
 from points.rules.refunds import StoredLine
 from points.rules.sales import check_sale
-from points.schemas import PurchaseRequest, PurchaseResult
+from points.schemas import OfferUsed, PurchaseRequest, PurchaseResult
 from points.tables import EntryKind, Purchase
 from timeline.recording import record_many
 
@@ -77,6 +82,10 @@ async def record_purchase(
         )
     ]
     if member is None:
+        if sale.offer_ids:
+            raise OfferNotApplicable(
+                "a coupon needs the member's code", offer_ids=[str(i) for i in sale.offer_ids]
+            )
         await record_many(uow, events, now)
         return PurchaseResult(
             purchase_id=purchase.id,
@@ -104,12 +113,21 @@ async def record_purchase(
         events.append(
             sale_event(purchase, InteractionKind.POINTS_REDEEMED, {"points": sale.points_to_redeem})
         )
+    uses = await use_offers_on_sale(
+        uow, _sale_for_offers(purchase, member.id, lines, award, sale), _rates(program), now
+    )
+    points = award.points + sum(use.points for use in uses)
+    if uses:
+        award = _with_offers(award, uses)
+        purchase.award = msgspec.to_builtins(award)
+        purchase.points_earned = points
+        purchase.lines = msgspec.to_builtins(_stored_lines(lines, award, with_member=True))
     repaid = 0
-    if award.points:
+    if points:
         repaid, _ = await ledger.earn(
             uow,
             account,
-            award.points,
+            points,
             kind=EntryKind.EARN,
             reason=f"Purchase (receipt {sale.receipt_id})",
             earned_at=sale.sold_at,
@@ -125,7 +143,7 @@ async def record_purchase(
                 purchase,
                 InteractionKind.POINTS_EARNED,
                 {
-                    "points": award.points,
+                    "points": points,
                     "miles": award.miles,
                     "rules": [f"{rule.rule}: {rule.detail}"[:120] for rule in award.applied][:40],
                 },
@@ -138,12 +156,51 @@ async def record_purchase(
         receipt_id=purchase.receipt_id,
         member=await register_view(uow, program, member, now),
         points_redeemed=sale.points_to_redeem,
-        points_earned=award.points,
+        points_earned=points,
         points_repaid=repaid,
         miles_earned=award.miles,
         stages_reached=reached,
         award=award.applied,
         balances=(await ledger.balances(uow, member.id, now)).view(),
+        offers_used=[OfferUsed(use.offer_id, use.title, use.points, use.amount_off_minor) for use in uses],
+    )
+
+
+def _rates(program: Program) -> Rates:
+    return Rates(program.earning.points_per_unit, program.earning.unit_minor)
+
+
+def _sale_for_offers(
+    purchase: Purchase, member_id: uuid.UUID, lines: list[SaleLine], award: Award, sale: PurchaseRequest
+) -> SaleForOffers:
+    earning = {line_award.line_no: line_award.earning_minor for line_award in award.lines}
+    return SaleForOffers(
+        member_id=member_id,
+        store_id=purchase.store_id,
+        purchase_id=purchase.id,
+        sold_at=purchase.sold_at,
+        total_minor=purchase.total_minor,
+        lines=[PaidLine(line.line_no, line.sku, line.category, earning[line.line_no]) for line in lines],
+        coupon_ids=frozenset(sale.offer_ids),
+    )
+
+
+def _with_offers(award: Award, uses: list[OfferUse]) -> Award:
+    """The award with the offers' points added to the lines that earned them, so a return of a line
+    takes back its share of them too."""
+    extra = offer_points_by_line(uses)
+    lines = [
+        msgspec.structs.replace(line, points=line.points + extra.get(line.line_no, 0)) for line in award.lines
+    ]
+    applied = award.applied + [
+        AppliedRule(
+            "offer",
+            f"{use.title}: " + (f"+{use.points} points" if use.points else f"{use.amount_off_minor} off"),
+        )
+        for use in uses
+    ]
+    return msgspec.structs.replace(
+        award, points=award.points + sum(use.points for use in uses), lines=lines, applied=applied
     )
 
 

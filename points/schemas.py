@@ -35,6 +35,8 @@ class PurchaseRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     lines: Annotated[list[SaleLineIn], msgspec.Meta(min_length=1, max_length=500)]
     member_code: Annotated[str, msgspec.Meta(min_length=1, max_length=40)] | None = None
     points_to_redeem: Annotated[int, msgspec.Meta(ge=0, le=10**9)] = 0
+    # Coupons (amount-off offers) the member clipped and the register took off the lines' prices.
+    offer_ids: Annotated[list[uuid.UUID], msgspec.Meta(max_length=10)] = msgspec.field(default_factory=list)
 
     def __post_init__(self) -> None:
         normalise_times(self, "sold_at")
@@ -53,6 +55,15 @@ class BalancesView(msgspec.Struct, frozen=True):
     lifetime_earned: int
 
 
+class OfferUsed(msgspec.Struct, frozen=True):
+    """A clipped offer the sale used: points it added (included in `points_earned`) or a coupon's discount."""
+
+    offer_id: uuid.UUID
+    title: str
+    points: int
+    amount_off_minor: int
+
+
 class PurchaseResult(msgspec.Struct, frozen=True):
     purchase_id: uuid.UUID
     receipt_id: str
@@ -64,6 +75,7 @@ class PurchaseResult(msgspec.Struct, frozen=True):
     stages_reached: list[Stage]
     award: list[AppliedRule]
     balances: BalancesView | None
+    offers_used: list[OfferUsed] = msgspec.field(default_factory=list)
 
 
 class RefundLineIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

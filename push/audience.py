@@ -20,13 +20,9 @@ from points.ledger import expiring_at_least
 from push.errors import UnknownStore
 from push.rules.segments import (
     Condition,
-    FavouriteStoreIs,
-    HealthScoreBetween,
-    LifecycleStageIn,
     NearStore,
     PointsExpiring,
     PushPermission,
-    RfmBetween,
     Segment,
     StageIn,
     VisitedStore,
@@ -34,6 +30,7 @@ from push.rules.segments import (
 from push.schemas import SegmentEstimate
 from push.tables import AudienceProfile
 from stores.service import active_store_ids, store_points
+from timeline.segments import FavouriteStoreIs, HealthScoreBetween, LifecycleStageIn, RfmBetween
 from timeline.service import visited_store_since
 
 SAMPLE_SIZE = 20

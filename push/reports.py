@@ -20,11 +20,12 @@ from datetime import timedelta
 import msgspec
 from sqlalchemy import text
 
+from domain.rates import wilson
 from infra.db import UnitOfWork
 from push.campaigns import campaign_row
 from push.policy import PushPolicy
 from push.rules.deliveries import CONTROL, GLOBAL_CONTROL
-from push.rules.report import lift, wilson
+from push.rules.report import lift
 from push.schemas import CampaignReport, GroupReport, Variant
 from push.tables import DeliveryState
 

@@ -9,7 +9,8 @@ from typing import Annotated
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from push.rules.report import Lift, Rate
+from domain.rates import Rate
+from push.rules.report import Lift
 from push.rules.scheduling import QuietHours, Schedule
 from push.rules.segments import Segment
 from push.tables import CampaignState

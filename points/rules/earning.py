@@ -41,6 +41,8 @@ from datetime import datetime
 
 import msgspec
 
+from domain.shares import split_by_weights
+
 PERCENT_BASE = 100  # integer percent: 100 = x1, 200 = x2, 150 = x1.5
 
 
@@ -143,6 +145,7 @@ class LineAward(msgspec.Struct, frozen=True):
     miles: int
     points_paid: int  # of the points redeemed for the basket
     paid_with_points_minor: int  # of the money value those points paid, in minor units
+    earning_minor: int  # what it paid in money towards points (0 for a non-earning line)
 
 
 class Award(msgspec.Struct, frozen=True):
@@ -211,13 +214,14 @@ def award_for_basket(
         points = cap
     miles = earning_minor * policy.miles_per_unit // policy.miles_unit_minor
     line_awards = [
-        LineAward(line.line_no, line_points, line_miles, line_paid, line_paid_minor)
-        for line, line_points, line_miles, line_paid, line_paid_minor in zip(
+        LineAward(line.line_no, line_points, line_miles, line_paid, line_paid_minor, line_earning)
+        for line, line_points, line_miles, line_paid, line_paid_minor, line_earning in zip(
             ordered,
             split_by_weights(points, weight_by_line),
             split_by_weights(miles, paid_by_line),
             split_by_weights(points_redeemed, amounts),
             paid_with_points_by_line,
+            paid_by_line,
             strict=True,
         )
     ]
@@ -234,28 +238,6 @@ def award_for_basket(
 def _check_percent(what: str, percent: int) -> None:
     if percent < PERCENT_BASE:
         raise ValueError(f"{what}: a multiplier is at least {PERCENT_BASE} (x1); got {percent}")
-
-
-def split_by_weights(total: int, weights: Sequence[int]) -> list[int]:
-    """`total` split in proportion to `weights`, in whole units that add up exactly to `total`.
-
-    Each share is the difference of cumulative floors, so none exceeds its exact proportion by a unit
-    and nothing is lost to rounding. All-zero weights can only share a zero total.
-    """
-    whole = sum(weights)
-    if whole == 0:
-        if total:
-            raise ValueError(f"cannot share {total} over weights that are all zero")
-        return [0] * len(weights)
-    shares = []
-    cumulative = 0
-    previous = 0
-    for weight in weights:
-        cumulative += weight
-        upto = total * cumulative // whole
-        shares.append(upto - previous)
-        previous = upto
-    return shares
 
 
 def _non_earning_reason(policy: EarningPolicy, line: SaleLine) -> str | None:

@@ -1,8 +1,9 @@
 """The audience language: a segment is a list of conditions a member must all meet.
 
-The same language targets push campaigns and (later) offers. Each condition names its `field`; an
-unknown field, value or key is refused (400 validation_failed). Traits are as the member's traits show
-them (docs/timeline.md); facts are read live from the ledger, the check-ins and the member's devices.
+The same language targets push campaigns and offers (offers use its trait conditions, timeline.segments).
+Each condition names its `field`; an unknown field, value or key is refused (400 validation_failed).
+Traits are as the member's traits show them (docs/timeline.md); facts are read live from the ledger, the
+check-ins and the member's devices.
 
 ```json
 {"all": [
@@ -25,61 +26,44 @@ have no address, and the store they use most is where they are.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
 
 from points.rules.stages import Stage
-from timeline.traits import LifecycleStage
+from timeline.segments import (
+    MAX_CONDITIONS,
+    ConditionBase,
+    FavouriteStoreIs,
+    HealthScoreBetween,
+    LifecycleStageIn,
+    RfmBetween,
+    check_ranges,
+)
 
-Score = Annotated[int, msgspec.Meta(ge=0, le=5)]
 Days = Annotated[int, msgspec.Meta(ge=1, le=366)]
-MAX_CONDITIONS = 20
 
 
-class _Condition(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="field"):
-    pass
-
-
-class LifecycleStageIn(_Condition, frozen=True, tag="lifecycle_stage"):
-    in_: Annotated[list[LifecycleStage], msgspec.Meta(min_length=1)] = msgspec.field(name="in")
-
-
-class HealthScoreBetween(_Condition, frozen=True, tag="health_score"):
-    min: Annotated[int, msgspec.Meta(ge=0, le=100)] = 0
-    max: Annotated[int, msgspec.Meta(ge=0, le=100)] = 100
-
-
-class RfmBetween(_Condition, frozen=True, tag="rfm"):
-    score: Literal["recency", "frequency", "monetary"]
-    min: Score = 0
-    max: Score = 5
-
-
-class StageIn(_Condition, frozen=True, tag="stage"):
+class StageIn(ConditionBase, frozen=True, tag="stage"):
     in_: Annotated[list[Stage], msgspec.Meta(min_length=1)] = msgspec.field(name="in")
 
 
-class FavouriteStoreIs(_Condition, frozen=True, tag="favourite_store"):
-    store_id: uuid.UUID
-
-
-class VisitedStore(_Condition, frozen=True, tag="visited_store"):
+class VisitedStore(ConditionBase, frozen=True, tag="visited_store"):
     store_id: uuid.UUID
     within_days: Days
 
 
-class NearStore(_Condition, frozen=True, tag="near_store"):
+class NearStore(ConditionBase, frozen=True, tag="near_store"):
     store_id: uuid.UUID
     within_km: Annotated[float, msgspec.Meta(gt=0, le=500)]
 
 
-class PointsExpiring(_Condition, frozen=True, tag="points_expiring"):
+class PointsExpiring(ConditionBase, frozen=True, tag="points_expiring"):
     within_days: Days
     min_points: Annotated[int, msgspec.Meta(ge=1, le=10**9)] = 1
 
 
-class PushPermission(_Condition, frozen=True, tag="push_permission"):
+class PushPermission(ConditionBase, frozen=True, tag="push_permission"):
     granted: bool = True
 
 
@@ -104,9 +88,7 @@ class Segment(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     )
 
     def __post_init__(self) -> None:
-        for condition in self.all:
-            if isinstance(condition, HealthScoreBetween | RfmBetween) and condition.min > condition.max:
-                raise ValueError(f"{condition.__struct_config__.tag}: min must not exceed max")
+        check_ranges(self.all)
 
     def store_ids(self) -> set[uuid.UUID]:
         return {c.store_id for c in self.all if isinstance(c, FavouriteStoreIs | VisitedStore | NearStore)}

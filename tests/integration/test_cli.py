@@ -21,6 +21,7 @@ from commands.worker import JOBS, Job, WorkerContext, run_job
 from domain.clock import SettableClock
 from infra.db import Database
 from infra.settings import Settings, env_for_children
+from offers.program import OfferProgram
 from points.program import Program
 from points.tables import PointLot
 from push.policy import PushPolicy
@@ -160,7 +161,7 @@ async def test_points_expire_expires_lots_dated_by_the_default_program(
 
 
 def _context(db: Database, clock: SettableClock) -> WorkerContext:
-    return WorkerContext(db, clock, Program(), PushPolicy())
+    return WorkerContext(db, clock, Program(), PushPolicy(), OfferProgram())
 
 
 async def test_two_workers_at_once_run_a_job_once(db: Database, clock: SettableClock) -> None:

@@ -15,6 +15,7 @@ EXPECTED_PHASES = {
     "content_viewed": "choose",
     "offer_viewed": "choose",
     "offer_decided": "choose",
+    "offer_activated": "choose",
     "push_sent": "choose",
     "push_suppressed": "choose",
     "push_received": "choose",

@@ -12,12 +12,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from domain.rates import wilson
 from push.errors import MessageTooLarge, UnknownMessageField
 from push.rules.caps import local_day_and_week, may_send, within_caps
 from push.rules.deliveries import AtClaim, CampaignTerms, MemberPlan, at_claim, plan_member
 from push.rules.groups import in_campaign_control, in_global_control, pick_variant
 from push.rules.outcomes import Outcome, classify, gives_up, retry_delay_s
-from push.rules.report import lift, wilson
+from push.rules.report import lift
 from push.rules.scheduling import (
     Plan,
     QuietHours,
