@@ -36,6 +36,7 @@ class AppOfferController(Controller):
         return await selection.offers_for_member(
             uow,
             services.serving_policy,
+            services.open_offers,
             offer_program,
             member.member_id,
             store_id,

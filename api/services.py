@@ -22,6 +22,7 @@ from infra.db import Database, UnitOfWork, create_engine
 from infra.redis import RedisKeys, connect_redis
 from infra.settings import Settings
 from offers.program import OfferProgram, load_offer_program
+from offers.selection import OpenOffers
 from offers.versions import ServingPolicy
 from points.program import Program, load_program
 from push.policy import PushPolicy, load_push_policy
@@ -44,6 +45,7 @@ class Services:
     push_policy: PushPolicy
     offer_program: OfferProgram
     serving_policy: ServingPolicy
+    open_offers: OpenOffers
     offer_rng: np.random.Generator  # draws the offers the policy's probabilities choose
 
     @classmethod
@@ -76,6 +78,7 @@ class Services:
             push_policy=load_push_policy(settings.push_policy),
             offer_program=offer_program,
             serving_policy=ServingPolicy(offer_program.selection),
+            open_offers=OpenOffers(),
             offer_rng=np.random.default_rng(),
         )
 

@@ -21,10 +21,10 @@ from infra.db import UnitOfWork
 from offers.catalogue import facts_of, terms_of
 from offers.program import OfferProgram
 from offers.rules.context import candidate, member_context, why
-from offers.rules.eligibility import MemberUse, ineligible
+from offers.rules.eligibility import MemberUse, OfferFacts, ineligible
 from offers.rules.features import Candidate, Context, context_vector
 from offers.rules.policy import Pick, draw_slate
-from offers.rules.terms import OfferState
+from offers.rules.terms import OfferState, Terms
 from offers.schemas import ChosenOffer, ClippedOffer, OfferCard, OfferList
 from offers.tables import Offer, OfferActivation, OfferDecision, OfferDecisionItem
 from offers.versions import ServingPolicy
@@ -46,10 +46,67 @@ def card_of(offer: Offer) -> OfferCard:
     )
 
 
-async def open_offers(uow: UnitOfWork, now: datetime) -> list[Offer]:
-    """Active offers within their dates, in a stable order."""
-    query = select(Offer).where(Offer.state == OfferState.ACTIVE, Offer.starts_at <= now, Offer.ends_at > now)
-    return list((await uow.session.execute(query.order_by(Offer.id))).scalars())
+class OpenOffer(msgspec.Struct, frozen=True):
+    """An active offer within its dates, parsed once per change (its budget counters read every time)."""
+
+    id: uuid.UUID
+    updated_at: datetime
+    terms: Terms
+    facts: OfferFacts
+    card: OfferCard
+    cost_points: int
+    per_member_limit: int
+
+
+class OpenOffers:
+    """The open offers of the catalogue, kept parsed in the process.
+
+    Each request reads only the open offers' ids, change times and budget counters (no JSON); an offer
+    is loaded and parsed again only when its `updated_at` moved, so a console change is seen at once.
+    """
+
+    def __init__(self) -> None:
+        self._parsed: dict[uuid.UUID, OpenOffer] = {}
+
+    async def now_open(self, uow: UnitOfWork, now: datetime) -> list[OpenOffer]:
+        rows = list(
+            await uow.session.execute(
+                select(Offer.id, Offer.updated_at, Offer.redemptions_used, Offer.points_used)
+                .where(Offer.state == OfferState.ACTIVE, Offer.starts_at <= now, Offer.ends_at > now)
+                .order_by(Offer.id)
+            )
+        )
+        stale = [offer_id for offer_id, updated_at, _, _ in rows if self._stale(offer_id, updated_at)]
+        if stale:
+            for offer in (await uow.session.execute(select(Offer).where(Offer.id.in_(stale)))).scalars():
+                self._parsed[offer.id] = _parsed(offer)
+        self._parsed = {row[0]: self._parsed[row[0]] for row in rows if row[0] in self._parsed}
+        return [
+            msgspec.structs.replace(
+                self._parsed[offer_id],
+                facts=msgspec.structs.replace(
+                    self._parsed[offer_id].facts, redemptions_used=redemptions, points_used=points
+                ),
+            )
+            for offer_id, _, redemptions, points in rows
+            if offer_id in self._parsed
+        ]
+
+    def _stale(self, offer_id: uuid.UUID, updated_at: datetime) -> bool:
+        known = self._parsed.get(offer_id)
+        return known is None or known.updated_at != updated_at
+
+
+def _parsed(offer: Offer) -> OpenOffer:
+    return OpenOffer(
+        id=offer.id,
+        updated_at=offer.updated_at,
+        terms=terms_of(offer),
+        facts=facts_of(offer),
+        card=card_of(offer),
+        cost_points=offer.cost_points,
+        per_member_limit=offer.per_member_limit,
+    )
 
 
 async def member_uses(uow: UnitOfWork, member_id: uuid.UUID) -> dict[uuid.UUID, OfferActivation]:
@@ -71,6 +128,7 @@ async def traits_now(uow: UnitOfWork, member_id: uuid.UUID, now: datetime) -> tu
 async def offers_for_member(
     uow: UnitOfWork,
     serving: ServingPolicy,
+    catalogue: OpenOffers,
     program: OfferProgram,
     member_id: uuid.UUID,
     store_id: uuid.UUID | None,
@@ -78,21 +136,21 @@ async def offers_for_member(
     now: datetime,
 ) -> OfferList:
     zone, traits = await traits_now(uow, member_id, now)
-    offers = await open_offers(uow, now)
+    offers = await catalogue.now_open(uow, now)
     uses = await member_uses(uow, member_id)
     eligible = [
         offer
         for offer in offers
-        if ineligible(facts_of(offer), use_of(uses.get(offer.id)), traits, store_id, now, clipped_counts=True)
+        if ineligible(offer.facts, use_of(uses.get(offer.id)), traits, store_id, now, clipped_counts=True)
         is None
     ][: program.selection.max_candidates]
     clipped = [
         ClippedOffer(
-            card_of(offer), uses[offer.id].activated_at, offer.per_member_limit - uses[offer.id].redemptions
+            offer.card, uses[offer.id].activated_at, offer.per_member_limit - uses[offer.id].redemptions
         )
         for offer in offers
         if offer.id in uses
-        and ineligible(facts_of(offer), use_of(uses[offer.id]), traits, store_id, now, clipped_counts=False)
+        and ineligible(offer.facts, use_of(uses[offer.id]), traits, store_id, now, clipped_counts=False)
         is None
     ]
     version, scorer = await serving.current(uow)
@@ -104,11 +162,11 @@ async def offers_for_member(
     if not eligible:
         return OfferList(None, version, [], clipped)
     context = member_context(traits, zone, store_id, now)
-    candidates = [candidate(offer.id, terms_of(offer), offer.cost_points, traits) for offer in eligible]
+    candidates = [candidate(offer.id, offer.terms, offer.cost_points, traits) for offer in eligible]
     picks = draw_slate(scorer, context_vector(context), candidates, program.slots, rng)
     lines = [
         why(
-            terms_of(by_id[uuid.UUID(pick.candidate.key)]),
+            by_id[uuid.UUID(pick.candidate.key)].terms,
             pick.candidate,
             scorer.seen.get(pick.candidate.key, 0),
             not pick.greedy,
@@ -119,7 +177,7 @@ async def offers_for_member(
         uow, member_id, store_id, version, context, candidates, picks, lines, now
     )
     chosen = [
-        ChosenOffer(card_of(by_id[uuid.UUID(pick.candidate.key)]), pick.position, line)
+        ChosenOffer(by_id[uuid.UUID(pick.candidate.key)].card, pick.position, line)
         for pick, line in zip(picks, lines, strict=True)
     ]
     return OfferList(decision_id, version, chosen, clipped)
@@ -131,7 +189,7 @@ async def _recent_list(
     member_id: uuid.UUID,
     store_id: uuid.UUID | None,
     version: int,
-    eligible: dict[uuid.UUID, Offer],
+    eligible: dict[uuid.UUID, OpenOffer],
     now: datetime,
 ) -> tuple[uuid.UUID, list[ChosenOffer]] | None:
     """The member's last list, when it is recent, for the same store and policy, and still all open."""
@@ -164,7 +222,7 @@ async def _recent_list(
     for item in items:
         if item.offer_id not in eligible:
             return None
-        chosen.append(ChosenOffer(card_of(eligible[item.offer_id]), item.position, item.why))
+        chosen.append(ChosenOffer(eligible[item.offer_id].card, item.position, item.why))
     return last.id, chosen
 
 

@@ -17,7 +17,7 @@ from domain.clock import SettableClock
 from infra.db import Database
 from offers.learning import learn_rewards
 from offers.program import OfferProgram
-from offers.selection import offers_for_member
+from offers.selection import OpenOffers, offers_for_member
 from offers.tables import Offer, OfferActivation, OfferDecision, OfferDecisionItem, OfferRedemption
 from offers.versions import ServingPolicy
 from points.tables import Purchase
@@ -92,7 +92,14 @@ async def test_a_decision_and_its_timeline_event_are_written_together_or_not_at_
     async def decide_then_fail() -> None:
         async with db.unit_of_work() as uow:
             await offers_for_member(
-                uow, serving, OfferProgram(), member_id, None, np.random.default_rng(1), clock.now()
+                uow,
+                serving,
+                OpenOffers(),
+                OfferProgram(),
+                member_id,
+                None,
+                np.random.default_rng(1),
+                clock.now(),
             )
             assert await uow.session.scalar(select(func.count()).select_from(OfferDecision)) == 1
             raise Abandoned
@@ -103,7 +110,7 @@ async def test_a_decision_and_its_timeline_event_are_written_together_or_not_at_
     assert await events_of(db, "offer_decided") == []
     async with db.unit_of_work() as uow:
         await offers_for_member(
-            uow, serving, OfferProgram(), member_id, None, np.random.default_rng(1), clock.now()
+            uow, serving, OpenOffers(), OfferProgram(), member_id, None, np.random.default_rng(1), clock.now()
         )
     assert await count(db, OfferDecision) == 1
     assert len(await events_of(db, "offer_decided")) == 1
@@ -340,3 +347,19 @@ async def test_the_performance_report_counts_views_clips_uses_and_the_baseline(
     assert row["activation_rate"]["low"] < 1.0
     assert body["uniform_activation_rate"] == pytest.approx(1.0)
     assert body["activation_rate"]["rate"] == 1.0
+
+
+async def test_a_console_change_reaches_the_app_s_list_at_once(
+    client: httpx.AsyncClient, marketer: dict[str, Any], clock: SettableClock
+) -> None:
+    offer = await active_offer(client, marketer, clock.now().date())
+    member = (await shopper(client)).session
+    assert (await my_offers(client, member))["offers"][0]["offer"]["title"] == offer["title"]
+    path = f"/v1/console/offers/{offer['id']}"
+    await client.post(f"{path}/state", json={"state": "paused"}, headers=bearer(marketer))
+    clock.advance(timedelta(minutes=11))
+    assert (await my_offers(client, member))["offers"] == []
+    await client.patch(path, json={"title": "Now 200 points"}, headers=bearer(marketer))
+    await client.post(f"{path}/state", json={"state": "active"}, headers=bearer(marketer))
+    clock.advance(timedelta(minutes=11))
+    assert (await my_offers(client, member))["offers"][0]["offer"]["title"] == "Now 200 points"
