@@ -10,6 +10,7 @@ import asyncio
 import random
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 from sqlalchemy import func, insert, select
@@ -23,6 +24,12 @@ from domain.clock import Clock
 from domain.ids import new_id
 from domain.passwords import hash_password
 from infra.db import Database, UnitOfWork
+from offers.catalogue import CatalogueRules, change_state, create_offer
+from offers.program import OfferProgram
+from offers.rules.terms import AmountOff, BonusPoints, Multiplier, OfferState, VisitBonus
+from offers.schemas import OfferDraft
+from offers.tables import Offer
+from points.program import Program
 from stores.schemas import StoreDraft, TerminalDraft
 from stores.service import create_store, create_terminal
 from stores.tables import Store
@@ -129,6 +136,7 @@ async def seed_demo(db: Database, clock: Clock, terminal_key: str) -> DemoCreden
         terminals = await _seed_stores(uow, clock, terminal_key)
         await _seed_staff(uow, clock)
         await _seed_members(uow, clock)
+        await _seed_offers(uow, clock)
     return DemoCredentials(
         admin_email=ADMIN_EMAIL,
         marketer_email=MARKETER_EMAIL,
@@ -240,6 +248,45 @@ async def _seed_members(uow: UnitOfWork, clock: Clock) -> None:
             for member_id in ids
         ],
     )
+
+
+DEMO_OFFERS = (
+    ("Linen week", BonusPoints(points=100, category="linen"), "100 bonus points on linen", "Any linen item."),
+    ("Double points", Multiplier(percent=200), "Double points on your basket", "Points x2 on everything."),
+    (
+        "Welcome back",
+        VisitBonus(points=50, min_spend_minor=1_000),
+        "50 points for a visit",
+        "From 1,000 yen.",
+    ),
+    (
+        "Stationery coupon",
+        AmountOff(amount_off_minor=300, min_spend_minor=2_000),
+        "300 yen off",
+        "From 2,000 yen.",
+    ),
+)
+
+
+async def _seed_offers(uow: UnitOfWork, clock: Clock) -> None:
+    """A few offers active for a month, so the app's offer list is not empty (into an empty catalogue)."""
+    if await uow.session.scalar(select(func.count()).select_from(Offer)):
+        return
+    now = clock.now()
+    program = Program()
+    rules = CatalogueRules(program.time_zone, program.earning.point_value_minor, OfferProgram())
+    today = now.astimezone(ZoneInfo(program.time_zone)).date()
+    for name, terms, title, body in DEMO_OFFERS:
+        draft = OfferDraft(
+            name=name,
+            terms=terms,
+            title=title,
+            body=body,
+            valid_from=today,
+            valid_until=today + timedelta(days=30),
+        )
+        offer = await create_offer(uow, rules, draft, now)
+        await change_state(uow, rules, offer.id, OfferState.ACTIVE, now)
 
 
 async def _already_present(

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from commands.demo import ADMIN_EMAIL, DEMO_PASSWORD
+from commands.demo import ADMIN_EMAIL, DEMO_OFFERS, DEMO_PASSWORD
 from tests.conftest import free_port
 from tests.integration.factories import PASSWORD, unique_email
 
@@ -85,3 +85,9 @@ def test_embedded_serve_starts_stops_and_keeps_data_across_restarts(tmp_path: Pa
         # The same signing key after restart (kept under the data dir), and the demo was not seeded twice.
         assert stores.status_code == 200, stores.text
         assert len(stores.json()["items"]) == 30
+        offers = httpx.get(
+            f"{base}/v1/app/offers",
+            headers={"Authorization": f"Bearer {login.json()['tokens']['access_token']}"},
+        )
+        assert offers.status_code == 200, offers.text
+        assert len(offers.json()["offers"]) == len(DEMO_OFFERS)  # seeded once, all open to a new member
