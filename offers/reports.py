@@ -38,6 +38,7 @@ _BY_OFFER = text(
     SELECT offer_id, count(*), count(viewed_at), count(*) FILTER (WHERE activated),
            count(*) FILTER (WHERE redeemed),
            coalesce(sum(weight) FILTER (WHERE activated), 0), sum(weight),
+           coalesce(sum(weight) FILTER (WHERE redeemed), 0),
            count(*) FILTER (WHERE viewed_at IS NOT NULL AND EXISTS (
              SELECT 1 FROM timeline_events p WHERE p.member_id = items.member_id AND p.kind = 'purchased'
                AND p.occurred_at >= viewed_at AND p.occurred_at < viewed_at + :window))
@@ -71,12 +72,16 @@ async def performance(uow: UnitOfWork, program: OfferProgram) -> PerformanceRepo
         decisions=shown,
         activation_rate=wilson(sum(int(row[2]) for row in rows.values()), shown),
         uniform_activation_rate=sum(float(row[4]) for row in rows.values()) / weights if weights else None,
+        redemption_rate=wilson(sum(min(int(row[3]), int(row[0])) for row in rows.values()), shown),
+        uniform_redemption_rate=sum(float(row[6]) for row in rows.values()) / weights if weights else None,
         offers=report,
     )
 
 
 def _offer(offer: Offer, row: tuple[int, ...] | None, cost: tuple[int, int]) -> OfferPerformance:
-    decisions, views, activations, redemptions, weighted_clips, weights, purchases = row or (0,) * 7
+    decisions, views, activations, redemptions, weighted_clips, weights, weighted_uses, purchases = (
+        row or (0,) * 8
+    )
     return OfferPerformance(
         offer_id=offer.id,
         name=offer.name,
@@ -90,4 +95,5 @@ def _offer(offer: Offer, row: tuple[int, ...] | None, cost: tuple[int, int]) -> 
         redemption_rate=wilson(min(int(redemptions), int(decisions)), int(decisions)),
         activation_rate=wilson(int(activations), int(decisions)),
         uniform_activation_rate=float(weighted_clips) / float(weights) if weights else None,
+        uniform_redemption_rate=float(weighted_uses) / float(weights) if weights else None,
     )

@@ -164,6 +164,7 @@ class OfferPerformance(msgspec.Struct, frozen=True):
     redemption_rate: Rate
     activation_rate: Rate
     uniform_activation_rate: float | None
+    uniform_redemption_rate: float | None
 
 
 class PerformanceReport(msgspec.Struct, frozen=True):
@@ -174,4 +175,6 @@ class PerformanceReport(msgspec.Struct, frozen=True):
     decisions: int
     activation_rate: Rate
     uniform_activation_rate: float | None
+    redemption_rate: Rate
+    uniform_redemption_rate: float | None
     offers: list[OfferPerformance]

@@ -347,6 +347,8 @@ async def test_the_performance_report_counts_views_clips_uses_and_the_baseline(
     assert row["activation_rate"]["low"] < 1.0
     assert body["uniform_activation_rate"] == pytest.approx(1.0)
     assert body["activation_rate"]["rate"] == 1.0
+    assert body["redemption_rate"]["rate"] == 1.0
+    assert body["uniform_redemption_rate"] == pytest.approx(1.0)
 
 
 async def test_a_console_change_reaches_the_app_s_list_at_once(
