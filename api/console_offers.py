@@ -19,6 +19,8 @@ from offers.rules.terms import OfferState
 from offers.schemas import OfferChanges, OfferDraft, OfferPage, OfferView, PerformanceReport, StateChange
 from points.program import Program
 
+Days = Annotated[int, QueryParameter(ge=1, le=366, description="decisions of the last N days")]
+
 
 def _rules(program: Program, offer_program: OfferProgram) -> CatalogueRules:
     return CatalogueRules(program.time_zone, program.earning.point_value_minor, offer_program)
@@ -54,8 +56,10 @@ class ConsoleOfferController(Controller):
         return await catalogue.list_offers(uow, in_state, cursor, limit)
 
     @get("/performance", summary="Decisions, views, clips, uses, points cost and rates, per offer")
-    async def performance(self, uow: Uow, offer_program: OfferProgramDep, staff: Staff) -> PerformanceReport:
-        return await reports.performance(uow, offer_program)
+    async def performance(
+        self, uow: Uow, clock: ClockDep, offer_program: OfferProgramDep, staff: Staff, days: Days = 30
+    ) -> PerformanceReport:
+        return await reports.performance(uow, offer_program, days, clock.now())
 
     @get("/{offer_id:uuid}", summary="One offer")
     async def one_offer(self, uow: Uow, staff: Staff, offer_id: FromPath[uuid.UUID]) -> OfferView:

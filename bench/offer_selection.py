@@ -36,7 +36,7 @@ from offers.schemas import OfferDraft
 from offers.tables import OfferPolicyVersion
 
 DATABASE = "tsunagari_bench_offers"
-PROGRAM = OfferProgram(reuse_list_minutes=0)
+PROGRAM = OfferProgram(reuse_list_minutes=0, min_decision_seconds=0)
 
 
 async def load_offers(url: str, count: int, now: datetime) -> list[uuid.UUID]:

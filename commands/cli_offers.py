@@ -9,6 +9,7 @@ from pathlib import Path
 import msgspec
 
 from commands.cli_runtime import run_reporting_errors
+from domain.clock import SystemClock
 from infra.charts import Series, line_chart
 from infra.db import Database
 from infra.settings import Settings
@@ -155,7 +156,7 @@ def _export_log(args: argparse.Namespace, settings: Settings) -> int:
 
     async def export(db: Database) -> str:
         with args.out.open("wb") as out:
-            count = await export_log(db, out, load_offer_program(settings.offer_program))
+            count = await export_log(db, out, load_offer_program(settings.offer_program), SystemClock().now())
         return f"{count} decisions written to {args.out}"
 
     return run_reporting_errors(settings, export)

@@ -27,7 +27,15 @@ from offers.errors import (
 )
 from offers.program import OfferProgram
 from offers.rules.eligibility import OfferFacts
-from offers.rules.terms import AmountOff, OfferState, Terms, can_move, expected_cost_points, validity
+from offers.rules.terms import (
+    AmountOff,
+    OfferState,
+    Terms,
+    can_move,
+    expected_cost_points,
+    least_points_per_use,
+    validity,
+)
 from offers.schemas import OfferChanges, OfferDraft, OfferPage, OfferView
 from offers.tables import Offer
 from stores.service import active_store_ids
@@ -61,6 +69,7 @@ def facts_of(offer: Offer) -> OfferFacts:
         budget_points=offer.budget_points,
         redemptions_used=offer.redemptions_used,
         points_used=offer.points_used,
+        least_points_per_use=least_points_per_use(terms_of(offer)),
     )
 
 

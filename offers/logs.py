@@ -11,6 +11,7 @@ The project's own log (`tsunagari offers export-log`) is JSON lines of `LoggedDe
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -102,5 +103,16 @@ def _check(decision: LoggedDecision, number: int) -> None:
         raise LogFormatError(f"line {number}: propensity must be in (0, 1]")
     if decision.position < 1:
         raise LogFormatError(f"line {number}: positions start at 1")
-    if decision.chosen not in {candidate.key for candidate in decision.candidates}:
+    keys = [candidate.key for candidate in decision.candidates]
+    if decision.chosen not in keys:
         raise LogFormatError(f"line {number}: the chosen action is not among the candidates")
+    if len(set(keys)) != len(keys):
+        raise LogFormatError(f"line {number}: a candidate is listed twice")
+    if not 0 <= decision.reward <= 1:
+        raise LogFormatError(f"line {number}: rewards must be in [0, 1]")
+    numbers = [c.affinity for c in decision.candidates] + [c.cost for c in decision.candidates]
+    numbers += [value for _, value in decision.context.numbers]
+    if not all(math.isfinite(value) and abs(value) <= 1_000 for value in numbers):
+        raise LogFormatError(
+            f"line {number}: affinities, costs and context numbers must be finite, within 1000"
+        )

@@ -20,6 +20,9 @@ class OfferProgram(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     # The app's list is kept this long (same store context, same policy version, offers still open): a
     # member refreshing the app sees a stable list, and refreshing writes no new decision.
     reuse_list_minutes: Annotated[int, msgspec.Meta(ge=0, le=24 * 60)] = 10
+    # However the member's store context changes, at most one new list (one decision written) per member
+    # this often: within it, the last list's offers still open are answered again.
+    min_decision_seconds: Annotated[int, msgspec.Meta(ge=0, le=3_600)] = 60
     typical_basket_points: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 30  # prices a multiplier
     max_active_offers: Annotated[int, msgspec.Meta(ge=1, le=1_000)] = 500
     learn_batch: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 5_000  # decisions per policy version

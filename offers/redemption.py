@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import msgspec
 from sqlalchemy import select, text
@@ -37,6 +37,11 @@ _SPEND = text(
 )
 
 
+# A register's clock may run this far ahead of the server's, so a clip made at the till just before the
+# sale still counts (the same allowance the sale's own time gets).
+REGISTER_CLOCK_AHEAD = timedelta(minutes=5)
+
+
 class OfferUse(msgspec.Struct, frozen=True):
     offer_id: uuid.UUID
     title: str
@@ -60,6 +65,7 @@ async def use_offers_on_sale(
 ) -> list[OfferUse]:
     """Apply every clipped points offer the sale qualifies for, and the coupons the register names.
 
+    Only offers clipped before the sale count (a late posting does not earn what was clipped since).
     A named coupon that cannot be used (not clipped, not valid here, spend too low, budget gone) refuses
     the sale (`offer_not_applicable`): the register discounted the basket for it. A points offer that
     does not qualify is simply not applied.
@@ -78,6 +84,8 @@ async def use_offers_on_sale(
         is_coupon = isinstance(terms, AmountOff)
         if is_coupon and offer.id not in coupons_left:
             continue
+        if activation.activated_at > sale.sold_at + REGISTER_CLOCK_AHEAD:
+            continue  # clipped after the sale: a late posting does not earn an offer clipped since
         use = MemberUse(activated=True, redemptions=activation.redemptions)
         if (
             ineligible(facts_of(offer), use, None, sale.store_id, sale.sold_at, clipped_counts=False)

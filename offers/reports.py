@@ -1,8 +1,10 @@
 """What the offers achieved: per offer and overall, from the decision log, clips, uses and the timeline.
 
-- **decisions**: times the policy showed the offer; **views**: of those, how many the app reported seen
-  (`offer_viewed` with the decision's id); **activations** / **redemptions**: clips and uses that came from
-  those decisions; **points cost**: points the offer's uses granted (all uses); **purchases after view**:
+- **decisions**: times the policy showed the offer in the period; **views**: of those, how many the app
+  reported seen (`offer_viewed` with the decision's id); **activations**: showings followed by the member's
+  clip within the reward window (as the worker learns them); **redemptions**: showings followed by a use
+  within `purchase_window_days`; **uses** and **points cost**: all the offer's uses and the points they
+  granted; **purchases after view**:
   views followed by a purchase within `purchase_window_days`.
 - **rates per decision** with 95 % Wilson intervals, beside the **uniform baseline**: the activation rate
   the uniform-exploration policy would have had, estimated from the same log by self-normalised inverse
@@ -11,7 +13,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, text
 
@@ -26,14 +28,18 @@ _BY_OFFER = text(
     WITH items AS (
       SELECT i.offer_id, i.member_id, i.uniform_propensity / i.propensity AS weight,
              EXISTS (SELECT 1 FROM offer_activations a
-                     WHERE a.decision_id = i.decision_id AND a.offer_id = i.offer_id) AS activated,
+                     WHERE a.member_id = i.member_id AND a.offer_id = i.offer_id
+                       AND a.activated_at BETWEEN i.decided_at AND i.decided_at + :reward_window
+             ) AS activated,
              EXISTS (SELECT 1 FROM offer_redemptions r
-                     WHERE r.decision_id = i.decision_id AND r.offer_id = i.offer_id) AS redeemed,
+                     WHERE r.member_id = i.member_id AND r.offer_id = i.offer_id
+                       AND r.redeemed_at BETWEEN i.decided_at AND i.decided_at + :window) AS redeemed,
              (SELECT min(e.occurred_at) FROM timeline_events e
                WHERE e.member_id = i.member_id AND e.kind = 'offer_viewed'
                  AND e.subject_ref = i.offer_id::text AND e.properties->>'decision_id' = i.decision_id::text
                  AND e.occurred_at >= i.decided_at - interval '1 day') AS viewed_at
       FROM offer_decision_items i
+      WHERE i.decided_at >= :since
     )
     SELECT offer_id, count(*), count(viewed_at), count(*) FILTER (WHERE activated),
            count(*) FILTER (WHERE redeemed),
@@ -47,13 +53,14 @@ _BY_OFFER = text(
 )
 
 
-async def performance(uow: UnitOfWork, program: OfferProgram) -> PerformanceReport:
-    rows = {
-        row[0]: row[1:]
-        for row in await uow.session.execute(
-            _BY_OFFER, {"window": timedelta(days=program.purchase_window_days)}
-        )
+async def performance(uow: UnitOfWork, program: OfferProgram, days: int, now: datetime) -> PerformanceReport:
+    """Decisions of the last `days` days (and what followed them); uses and points cost of all time."""
+    parameters = {
+        "window": timedelta(days=program.purchase_window_days),
+        "reward_window": timedelta(hours=program.reward_window_hours),
+        "since": now - timedelta(days=days),
     }
+    rows = {row[0]: row[1:] for row in await uow.session.execute(_BY_OFFER, parameters)}
     cost = {
         offer_id: (int(uses), int(points))
         for offer_id, uses, points in await uow.session.execute(
@@ -89,7 +96,8 @@ def _offer(offer: Offer, row: tuple[int, ...] | None, cost: tuple[int, int]) -> 
         decisions=int(decisions),
         views=int(views),
         activations=int(activations),
-        redemptions=cost[0],
+        redemptions=int(redemptions),
+        uses=cost[0],
         points_cost=cost[1],
         purchases_after_view=int(purchases),
         redemption_rate=wilson(min(int(redemptions), int(decisions)), int(decisions)),

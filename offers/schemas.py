@@ -159,6 +159,7 @@ class OfferPerformance(msgspec.Struct, frozen=True):
     views: int
     activations: int
     redemptions: int
+    uses: int
     points_cost: int
     purchases_after_view: int
     redemption_rate: Rate

@@ -2,8 +2,10 @@
 
 The decision (its context, candidates, each chosen offer's slot and probability, the policy version) and
 its `offer_decided` timeline event are written in the request's transaction, so a list the member saw is
-always in the log, and a failed request leaves neither. A member refreshing the app within
-`reuse_list_minutes` gets the same list back, and nothing is written.
+always in the log, and a failed request leaves neither. A member refreshing the app gets the same list
+back without a write: always within `min_decision_seconds`, and within `reuse_list_minutes` while the
+store, the policy version and the list's offers are unchanged. So one member writes at most one decision
+a minute, whatever they send.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from sqlalchemy import insert, select
 from accounts.members import time_zones
 from domain.interactions import Channel, InteractionKind
 from infra.db import UnitOfWork
+from infra.locks import lock_until_commit
 from offers.catalogue import facts_of, terms_of
+from offers.errors import UnknownStore
 from offers.program import OfferProgram
 from offers.rules.context import candidate, member_context, why
 from offers.rules.eligibility import MemberUse, OfferFacts, ineligible
@@ -28,6 +32,7 @@ from offers.rules.terms import OfferState, Terms
 from offers.schemas import ChosenOffer, ClippedOffer, OfferCard, OfferList
 from offers.tables import Offer, OfferActivation, OfferDecision, OfferDecisionItem
 from offers.versions import ServingPolicy
+from stores.service import active_store_ids
 from timeline.recording import record
 from timeline.rules import EventDraft
 from timeline.service import member_traits
@@ -135,6 +140,10 @@ async def offers_for_member(
     rng: np.random.Generator,
     now: datetime,
 ) -> OfferList:
+    if store_id is not None and not await active_store_ids(uow, {store_id}):
+        raise UnknownStore(store_ids=[str(store_id)])
+    # One list at a time per member, so concurrent refreshes find the list the first one wrote.
+    await lock_until_commit(uow, "offers.decide", member_id)
     zone, traits = await traits_now(uow, member_id, now)
     offers = await catalogue.now_open(uow, now)
     uses = await member_uses(uow, member_id)
@@ -192,9 +201,9 @@ async def _recent_list(
     eligible: dict[uuid.UUID, OpenOffer],
     now: datetime,
 ) -> tuple[uuid.UUID, list[ChosenOffer]] | None:
-    """The member's last list, when it is recent, for the same store and policy, and still all open."""
-    if not program.reuse_list_minutes:
-        return None
+    """The member's last list again, without writing: within `min_decision_seconds` whatever changed
+    (its offers still open), and within `reuse_list_minutes` when nothing did (same store, same policy,
+    all its offers still open). None: a new decision is due."""
     last = (
         await uow.session.execute(
             select(OfferDecision)
@@ -203,27 +212,29 @@ async def _recent_list(
             .limit(1)
         )
     ).scalar_one_or_none()
-    if (
-        last is None
-        or last.decided_at <= now - timedelta(minutes=program.reuse_list_minutes)
-        or last.decided_at > now
-        or last.store_id != store_id
-        or last.policy_version != version
-    ):
+    if last is None or last.decided_at > now:
         return None
-    items = (
-        await uow.session.execute(
-            select(OfferDecisionItem)
-            .where(OfferDecisionItem.decision_id == last.id)
-            .order_by(OfferDecisionItem.position)
-        )
-    ).scalars()
-    chosen = []
-    for item in items:
-        if item.offer_id not in eligible:
-            return None
-        chosen.append(ChosenOffer(eligible[item.offer_id].card, item.position, item.why))
-    return last.id, chosen
+    items = list(
+        (
+            await uow.session.execute(
+                select(OfferDecisionItem)
+                .where(OfferDecisionItem.decision_id == last.id)
+                .order_by(OfferDecisionItem.position)
+            )
+        ).scalars()
+    )
+    chosen = [
+        ChosenOffer(eligible[item.offer_id].card, item.position, item.why)
+        for item in items
+        if item.offer_id in eligible
+    ]
+    if last.decided_at > now - timedelta(seconds=program.min_decision_seconds):
+        return last.id, chosen
+    unchanged = last.store_id == store_id and last.policy_version == version
+    fresh = last.decided_at > now - timedelta(minutes=program.reuse_list_minutes)
+    if unchanged and fresh and len(chosen) == len(items):
+        return last.id, chosen
+    return None
 
 
 async def _log_decision(

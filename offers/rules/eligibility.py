@@ -39,6 +39,7 @@ class OfferFacts(msgspec.Struct, frozen=True, kw_only=True):
     budget_points: int | None
     redemptions_used: int
     points_used: int
+    least_points_per_use: int = 1  # a fixed bonus's points: less budget than this pays for no use
 
 
 class MemberUse(msgspec.Struct, frozen=True, kw_only=True):
@@ -51,7 +52,9 @@ class MemberUse(msgspec.Struct, frozen=True, kw_only=True):
 def budget_left(offer: OfferFacts) -> bool:
     if offer.budget_redemptions is not None and offer.redemptions_used >= offer.budget_redemptions:
         return False
-    return offer.budget_points is None or offer.points_used < offer.budget_points
+    return (
+        offer.budget_points is None or offer.points_used + offer.least_points_per_use <= offer.budget_points
+    )
 
 
 def ineligible(

@@ -98,6 +98,11 @@ def expected_cost_points(terms: Terms, typical_basket_points: int, point_value_m
     return -(-terms.amount_off_minor // point_value_minor)
 
 
+def least_points_per_use(terms: Terms) -> int:
+    """The fewest points one use grants: a fixed bonus grants its points, a multiplier at least one."""
+    return terms.points if isinstance(terms, BonusPoints | VisitBonus) else 1
+
+
 def validity(valid_from: date, valid_until: date, time_zone: str) -> tuple[datetime, datetime]:
     """The UTC instants `[starts_at, ends_at)` of local dates `valid_from`..`valid_until` (inclusive)."""
     if valid_until < valid_from:

@@ -4,18 +4,22 @@ their budgets, the worker's learning and the version the app serves, the perform
 from __future__ import annotations
 
 import asyncio
+import io
 import uuid
 from datetime import timedelta
 from typing import Any
 
 import httpx
+import msgspec
 import numpy as np
 import pytest
 from sqlalchemy import func, select
 
 from domain.clock import SettableClock
 from infra.db import Database
+from offers.decisions import export_log
 from offers.learning import learn_rewards
+from offers.logs import LoggedDecision
 from offers.program import OfferProgram
 from offers.selection import OpenOffers, offers_for_member
 from offers.tables import Offer, OfferActivation, OfferDecision, OfferDecisionItem, OfferRedemption
@@ -340,7 +344,13 @@ async def test_the_performance_report_counts_views_clips_uses_and_the_baseline(
     assert report.status_code == 200, report.text
     body = report.json()
     (row,) = body["offers"]
-    assert (row["decisions"], row["views"], row["activations"], row["redemptions"]) == (1, 1, 1, 1)
+    assert (row["decisions"], row["views"], row["activations"], row["redemptions"], row["uses"]) == (
+        1,
+        1,
+        1,
+        1,
+        1,
+    )
     assert row["points_cost"] == 100
     assert row["purchases_after_view"] == 1
     assert row["activation_rate"]["rate"] == 1.0
@@ -365,3 +375,82 @@ async def test_a_console_change_reaches_the_app_s_list_at_once(
     await client.post(f"{path}/state", json={"state": "active"}, headers=bearer(marketer))
     clock.advance(timedelta(minutes=11))
     assert (await my_offers(client, member))["offers"][0]["offer"]["title"] == "Now 200 points"
+
+
+async def test_a_late_posted_sale_does_not_earn_an_offer_clipped_after_it(
+    client: httpx.AsyncClient, marketer: dict[str, Any], clock: SettableClock, terminal: TerminalCredentials
+) -> None:
+    offer = await active_offer(client, marketer, clock.now().date())
+    coupon = await active_offer(
+        client, marketer, clock.now().date(), terms={"kind": "amount_off", "amount_off_minor": 300}
+    )
+    buyer = await shopper(client)
+    await clip(client, buyer.session, offer["id"])
+    await clip(client, buyer.session, coupon["id"])
+    three_days_ago = clock.now() - timedelta(days=3)
+    late = sale(3_000, at=three_days_ago, code=buyer.code(clock.now()), lines=[LINEN])
+    posted = await pos(client, clock, terminal, PURCHASES, late)
+    assert posted.status_code == 201, posted.text
+    assert posted.json()["points_earned"] == 30
+    assert posted.json()["offers_used"] == []
+    late_coupon = sale(3_000, at=three_days_ago, code=buyer.code(clock.now()), lines=[LINEN])
+    late_coupon["offer_ids"] = [coupon["id"]]
+    assert_problem(await pos(client, clock, terminal, PURCHASES, late_coupon), 422, "offer_not_applicable")
+
+
+async def test_a_member_cannot_make_the_list_write_more_than_once_a_minute(
+    client: httpx.AsyncClient,
+    admin: dict[str, Any],
+    clock: SettableClock,
+    db: Database,
+    terminal: TerminalCredentials,
+) -> None:
+    await active_offer(client, admin, clock.now().date())
+    member = (await shopper(client)).session
+    other = await create_store(client, admin, code="OSK-NAMBA")
+    contexts = [{}, {"store_id": terminal.store_id}, {"store_id": other["id"]}] * 4
+    together = await asyncio.gather(*(my_offers(client, member, **context) for context in contexts))
+    assert len({listed["decision_id"] for listed in together}) == 1
+    for context in contexts:
+        clock.advance(timedelta(seconds=4))
+        await my_offers(client, member, **context)
+    assert await count(db, OfferDecision) == 1  # 48 s of refreshes from three places: one decision
+    clock.advance(timedelta(seconds=15))
+    await my_offers(client, member, store_id=other["id"])
+    assert await count(db, OfferDecision) == 2
+
+
+async def test_an_unknown_store_context_is_refused_and_nothing_written(
+    client: httpx.AsyncClient, marketer: dict[str, Any], clock: SettableClock, db: Database
+) -> None:
+    await active_offer(client, marketer, clock.now().date())
+    member = (await shopper(client)).session
+    response = await client.get(
+        "/v1/app/offers", params={"store_id": str(uuid.uuid4())}, headers=bearer(member)
+    )
+    assert_problem(response, 422, "unknown_store")
+    bad = await client.get("/v1/app/offers", params={"store_id": "ginza"}, headers=bearer(member))
+    assert_problem(bad, 400, "validation_failed")
+    assert await count(db, OfferDecision) == 0
+    assert await events_of(db, "offer_decided") == []
+
+
+async def test_every_showing_within_the_window_earns_the_clip(
+    client: httpx.AsyncClient, marketer: dict[str, Any], clock: SettableClock, db: Database
+) -> None:
+    offer = await active_offer(client, marketer, clock.now().date())
+    member = (await shopper(client)).session
+    first = await my_offers(client, member)
+    clock.advance(timedelta(minutes=11))
+    second = await my_offers(client, member)
+    assert first["decision_id"] != second["decision_id"]
+    await clip(client, member, offer["id"])
+    program = OfferProgram()
+    clock.advance(timedelta(hours=program.reward_window_hours, minutes=1))
+    buffer = io.BytesIO()
+    assert await export_log(db, buffer, program, clock.now()) == 2
+    rewards = [
+        msgspec.json.decode(line, type=LoggedDecision).reward for line in buffer.getvalue().splitlines()
+    ]
+    assert rewards == [1.0, 1.0]
+    assert await learn_rewards(db, program, clock.now()) == 2

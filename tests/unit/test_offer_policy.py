@@ -246,6 +246,8 @@ def test_an_open_bandit_csv_becomes_decisions(tmp_path: Path) -> None:
         ({"position": 0}, "positions start at 1"),
         ({"timestamp": "2019-11-24 00:03:13"}, "time zone"),
         ({"click": "yes"}, "line 2"),
+        ({"click": 7}, r"rewards must be in \[0, 1\]"),
+        ({"user-item_affinity_1": "inf"}, "must be finite"),
     ],
 )
 def test_a_bad_open_bandit_row_names_its_line(

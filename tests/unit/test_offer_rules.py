@@ -65,6 +65,14 @@ def facts(**overrides: object) -> OfferFacts:
         ),
         (facts(budget_points=100, points_used=100), MemberUse(), None, True, Ineligible.BUDGET_EXHAUSTED),
         (facts(budget_points=100, points_used=99), MemberUse(), None, True, None),
+        (
+            facts(budget_points=35, points_used=30, least_points_per_use=10),
+            MemberUse(),
+            None,
+            True,
+            Ineligible.BUDGET_EXHAUSTED,
+        ),
+        (facts(budget_points=40, points_used=30, least_points_per_use=10), MemberUse(), None, True, None),
         (facts(store_ids=frozenset({GINZA})), MemberUse(), SHIBUYA, True, Ineligible.OTHER_STORE),
         (facts(store_ids=frozenset({GINZA})), MemberUse(), GINZA, True, None),
         (facts(store_ids=frozenset({GINZA})), MemberUse(), None, True, None),  # not at a store: may go
