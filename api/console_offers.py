@@ -11,19 +11,12 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.auth import STAFF, Staff
 from api.params import DEFAULT_LIMIT, Cursor, PageSize
-from api.services import ClockDep, OfferProgramDep, ProgramDep, Uow
+from api.services import CatalogueRulesDep, ClockDep, OfferProgramDep, Uow
 from offers import catalogue, reports
-from offers.catalogue import CatalogueRules
-from offers.program import OfferProgram
 from offers.rules.terms import OfferState
 from offers.schemas import OfferChanges, OfferDraft, OfferPage, OfferView, PerformanceReport, StateChange
-from points.program import Program
 
 Days = Annotated[int, QueryParameter(ge=1, le=366, description="decisions of the last N days")]
-
-
-def _rules(program: Program, offer_program: OfferProgram) -> CatalogueRules:
-    return CatalogueRules(program.time_zone, program.earning.point_value_minor, offer_program)
 
 
 class ConsoleOfferController(Controller):
@@ -37,12 +30,11 @@ class ConsoleOfferController(Controller):
         self,
         uow: Uow,
         clock: ClockDep,
-        program: ProgramDep,
-        offer_program: OfferProgramDep,
+        catalogue_rules: CatalogueRulesDep,
         staff: Staff,
         data: JSONBody[OfferDraft],
     ) -> OfferView:
-        return await catalogue.create_offer(uow, _rules(program, offer_program), data, clock.now())
+        return await catalogue.create_offer(uow, catalogue_rules, data, clock.now())
 
     @get(summary="Offers, newest first")
     async def list_offers(
@@ -70,25 +62,21 @@ class ConsoleOfferController(Controller):
         self,
         uow: Uow,
         clock: ClockDep,
-        program: ProgramDep,
-        offer_program: OfferProgramDep,
+        catalogue_rules: CatalogueRulesDep,
         staff: Staff,
         offer_id: FromPath[uuid.UUID],
         data: JSONBody[OfferChanges],
     ) -> OfferView:
-        return await catalogue.change_offer(uow, _rules(program, offer_program), offer_id, data, clock.now())
+        return await catalogue.change_offer(uow, catalogue_rules, offer_id, data, clock.now())
 
     @post("/{offer_id:uuid}/state", status_code=HTTP_200_OK, summary="Activate, pause or end an offer")
     async def change_state(
         self,
         uow: Uow,
         clock: ClockDep,
-        program: ProgramDep,
-        offer_program: OfferProgramDep,
+        catalogue_rules: CatalogueRulesDep,
         staff: Staff,
         offer_id: FromPath[uuid.UUID],
         data: JSONBody[StateChange],
     ) -> OfferView:
-        return await catalogue.change_state(
-            uow, _rules(program, offer_program), offer_id, data.state, clock.now()
-        )
+        return await catalogue.change_state(uow, catalogue_rules, offer_id, data.state, clock.now())

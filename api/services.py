@@ -21,6 +21,7 @@ from geofence.rules import CheckInPolicy, load_check_in_policy
 from infra.db import Database, UnitOfWork, create_engine
 from infra.redis import RedisKeys, connect_redis
 from infra.settings import Settings
+from offers.catalogue import CatalogueRules
 from offers.program import OfferProgram, load_offer_program
 from offers.selection import OpenOffers
 from offers.versions import ServingPolicy
@@ -44,6 +45,7 @@ class Services:
     store_catalog: StoreCatalog
     push_policy: PushPolicy
     offer_program: OfferProgram
+    catalogue_rules: CatalogueRules
     serving_policy: ServingPolicy
     open_offers: OpenOffers
     offer_rng: np.random.Generator  # draws the offers the policy's probabilities choose
@@ -55,6 +57,7 @@ class Services:
         redis = RedisKeys(connect_redis(settings.redis_url), settings.redis_key_prefix)
         check_in_policy = load_check_in_policy(settings.check_in_policy)
         offer_program = load_offer_program(settings.offer_program)
+        program = load_program(settings.points_program)
         return cls(
             settings=settings,
             clock=clock,
@@ -71,12 +74,15 @@ class Services:
             pos_auth=PosAuthenticator(
                 settings.secret("terminal_key"), settings.pos_clock_skew_s, redis, clock
             ),
-            program=load_program(settings.points_program),
+            program=program,
             check_in_policy=check_in_policy,
             check_in_limits=CheckInLimits(redis, check_in_policy.attempts_per_hour),
             store_catalog=StoreCatalog(),
             push_policy=load_push_policy(settings.push_policy),
             offer_program=offer_program,
+            catalogue_rules=CatalogueRules(
+                program.time_zone, program.earning.point_value_minor, offer_program
+            ),
             serving_policy=ServingPolicy(offer_program.selection),
             open_offers=OpenOffers(),
             offer_rng=np.random.default_rng(),
@@ -125,6 +131,10 @@ def provide_offer_program(state: State) -> OfferProgram:
     return services_of(state).offer_program
 
 
+def provide_catalogue_rules(state: State) -> CatalogueRules:
+    return services_of(state).catalogue_rules
+
+
 # Handler parameters name their dependencies explicitly (litestar 3 drops inference by name).
 Uow = NamedDependency[UnitOfWork]
 ClockDep = NamedDependency[Clock]
@@ -134,6 +144,7 @@ SettingsDep = NamedDependency[Settings]
 ProgramDep = NamedDependency[Program]
 PushPolicyDep = NamedDependency[PushPolicy]
 OfferProgramDep = NamedDependency[OfferProgram]
+CatalogueRulesDep = NamedDependency[CatalogueRules]
 
 DEPENDENCIES = {
     "uow": Provide(provide_uow, sync_to_thread=False),
@@ -144,4 +155,5 @@ DEPENDENCIES = {
     "program": Provide(provide_program, sync_to_thread=False),
     "push_policy": Provide(provide_push_policy, sync_to_thread=False),
     "offer_program": Provide(provide_offer_program, sync_to_thread=False),
+    "catalogue_rules": Provide(provide_catalogue_rules, sync_to_thread=False),
 }

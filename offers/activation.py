@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from domain.interactions import Channel, InteractionKind, SubjectType
 from infra.db import UnitOfWork
-from offers.catalogue import facts_of
+from offers.catalogue import facts_of, terms_of
 from offers.errors import OfferNotAvailable, OfferNotFound
 from offers.rules.eligibility import MemberUse, ineligible
 from offers.schemas import Activation
@@ -31,7 +31,9 @@ async def activate_offer(
     if existing is not None:
         return _view(offer, existing)
     _, traits = await traits_now(uow, member_id, now)
-    reason = ineligible(facts_of(offer), MemberUse(), traits, None, now, clipped_counts=False)
+    reason = ineligible(
+        facts_of(offer, terms_of(offer)), MemberUse(), traits, None, now, clipped_counts=False
+    )
     if reason is not None:
         raise OfferNotAvailable(reason=reason.value)
     decision_id = await _showing_decision(uow, member_id, offer_id, now)

@@ -57,7 +57,8 @@ def terms_of(offer: Offer) -> Terms:
     return terms
 
 
-def facts_of(offer: Offer) -> OfferFacts:
+def facts_of(offer: Offer, terms: Terms) -> OfferFacts:
+    """`terms`: the offer's, parsed once by the caller (`terms_of`)."""
     return OfferFacts(
         state=offer.state,
         starts_at=offer.starts_at,
@@ -69,7 +70,7 @@ def facts_of(offer: Offer) -> OfferFacts:
         budget_points=offer.budget_points,
         redemptions_used=offer.redemptions_used,
         points_used=offer.points_used,
-        least_points_per_use=least_points_per_use(terms_of(offer)),
+        least_points_per_use=least_points_per_use(terms),
     )
 
 

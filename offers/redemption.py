@@ -88,7 +88,7 @@ async def use_offers_on_sale(
             continue  # clipped after the sale: a late posting does not earn an offer clipped since
         use = MemberUse(activated=True, redemptions=activation.redemptions)
         if (
-            ineligible(facts_of(offer), use, None, sale.store_id, sale.sold_at, clipped_counts=False)
+            ineligible(facts_of(offer, terms), use, None, sale.store_id, sale.sold_at, clipped_counts=False)
             is not None
         ):
             continue

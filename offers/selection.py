@@ -39,13 +39,13 @@ from timeline.service import member_traits
 from timeline.traits import MemberTraits
 
 
-def card_of(offer: Offer) -> OfferCard:
+def _card(offer: Offer, terms: Terms) -> OfferCard:
     return OfferCard(
         id=offer.id,
         title=offer.title,
         body=offer.body,
         image_url=offer.image_url,
-        terms=terms_of(offer),
+        terms=terms,
         valid_until=offer.valid_until,
         store_ids=list(offer.store_ids),
     )
@@ -103,12 +103,13 @@ class OpenOffers:
 
 
 def _parsed(offer: Offer) -> OpenOffer:
+    terms = terms_of(offer)
     return OpenOffer(
         id=offer.id,
         updated_at=offer.updated_at,
-        terms=terms_of(offer),
-        facts=facts_of(offer),
-        card=card_of(offer),
+        terms=terms,
+        facts=facts_of(offer, terms),
+        card=_card(offer, terms),
         cost_points=offer.cost_points,
         per_member_limit=offer.per_member_limit,
     )

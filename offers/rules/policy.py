@@ -142,7 +142,8 @@ class Scorer:
             self.inverses = np.zeros((0, DIMENSIONS, DIMENSIONS))
             self.thetas = np.zeros((0, DIMENSIONS))
 
-    def _of(self, candidates: Sequence[Candidate]) -> tuple[Matrix, Matrix]:
+    def coefficients(self, candidates: Sequence[Candidate]) -> tuple[Matrix, Matrix]:
+        """Each candidate's coefficients and inverse (the pooled ones for an offer not seen yet)."""
         thetas = np.empty((len(candidates), DIMENSIONS))
         inverses = np.empty((len(candidates), DIMENSIONS, DIMENSIONS))
         for row, candidate in enumerate(candidates):
@@ -155,18 +156,32 @@ class Scorer:
 
     def predicted(self, features: Matrix, candidates: Sequence[Candidate]) -> tuple[Vector, Vector]:
         """Predicted reward and its width, per candidate row of `features`."""
-        thetas, inverses = self._of(candidates)
-        mean = np.einsum("kd,kd->k", features, thetas)
-        width = np.sqrt(np.maximum(np.einsum("kd,kde,ke->k", features, inverses, features), 0.0))
-        return mean, width
+        return _predicted(features, *self.coefficients(candidates))
 
     def probabilities(self, context: Vector, candidates: Sequence[Candidate], position: int) -> Vector:
         """The exact probability of each candidate for this slot."""
         if not candidates:
             return np.zeros(0)
-        mean, width = self.predicted(feature_matrix(context, candidates, position), candidates)
+        return self.slot_probabilities(context, candidates, *self.coefficients(candidates), position)
+
+    def slot_probabilities(
+        self,
+        context: Vector,
+        candidates: Sequence[Candidate],
+        thetas: Matrix,
+        inverses: Matrix,
+        position: int,
+    ) -> Vector:
+        """`probabilities` with the candidates' coefficients already gathered (once per slate)."""
+        mean, width = _predicted(feature_matrix(context, candidates, position), thetas, inverses)
         cost = np.array([candidate.cost for candidate in candidates])
         return mixed(mean + self.params.ucb * width - self.params.cost_weight * cost, self.params)
+
+
+def _predicted(features: Matrix, thetas: Matrix, inverses: Matrix) -> tuple[Vector, Vector]:
+    mean = np.einsum("kd,kd->k", features, thetas)
+    width = np.sqrt(np.maximum(np.einsum("kd,kde,ke->k", features, inverses, features), 0.0))
+    return mean, width
 
 
 def mixed(scores: Vector, params: PolicyParams) -> Vector:
@@ -192,13 +207,15 @@ def draw_slate(
     scorer: Scorer, context: Vector, candidates: Sequence[Candidate], slots: int, rng: np.random.Generator
 ) -> list[Pick]:
     """Up to `slots` offers, slot by slot without replacement, each with its exact probability."""
-    left = list(candidates)
+    thetas, inverses = scorer.coefficients(candidates)
+    left = list(range(len(candidates)))
     picks: list[Pick] = []
     for position in range(1, min(slots, len(left)) + 1):
-        probabilities = scorer.probabilities(context, left, position)
+        pool = [candidates[index] for index in left]
+        probabilities = scorer.slot_probabilities(context, pool, thetas[left], inverses[left], position)
         chosen = int(np.searchsorted(np.cumsum(probabilities), rng.random() * probabilities.sum(), "right"))
-        chosen = min(chosen, len(left) - 1)
+        chosen = min(chosen, len(pool) - 1)
         greedy = chosen == int(np.argmax(probabilities))
-        picks.append(Pick(left[chosen], position, float(probabilities[chosen]), len(left), greedy))
+        picks.append(Pick(pool[chosen], position, float(probabilities[chosen]), len(pool), greedy))
         del left[chosen]
     return picks
