@@ -88,3 +88,13 @@ class DeviceNotFound(NotFound):
 class PushAddressNeedsDevice(InvalidInput):
     code = "push_address_needs_device"
     title = "Push addresses belong to a logged-in device; log in again to get a device token"
+
+
+class ConsoleSessionInvalid(Unauthenticated):
+    code = "console_session_invalid"
+    title = "Sign in to the console"
+
+
+class InvalidMemberSearch(InvalidInput):
+    code = "invalid_member_search"
+    title = "Search with at most 254 characters and ask for 1 to 50 members"

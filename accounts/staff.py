@@ -39,9 +39,8 @@ async def create_staff(
     return profile_of(staff)
 
 
-async def log_in(
-    uow: UnitOfWork, issuer: TokenIssuer, limits: LoginLimits, request: Credentials
-) -> StaffSession:
+async def authenticate(uow: UnitOfWork, limits: LoginLimits, request: Credentials) -> Staff:
+    """The enabled staff member these credentials name; attempts are counted per email (API and console)."""
     email = normalised_email(request.email)
     await limits.count_attempt("staff", email)
     staff = (await uow.session.execute(select(Staff).where(Staff.email == email))).scalar_one_or_none()
@@ -50,6 +49,13 @@ async def log_in(
         raise InvalidCredentials()
     if staff.disabled_at is not None:
         raise StaffDisabled()
+    return staff
+
+
+async def log_in(
+    uow: UnitOfWork, issuer: TokenIssuer, limits: LoginLimits, request: Credentials
+) -> StaffSession:
+    staff = await authenticate(uow, limits, request)
     tokens = await issue_token_pair(uow, issuer, TokenOwner(Audience.STAFF, staff.id), role=staff.role.value)
     return StaffSession(staff=profile_of(staff), tokens=tokens)
 

@@ -104,3 +104,16 @@ class MemberDevice(Base):
             postgresql_where=text("push_address IS NOT NULL"),
         ),
     )
+
+
+class ConsoleSession(Base):
+    """A staff member signed in to the web console; the browser holds the token, we keep its digest."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    staff_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    token_digest: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
