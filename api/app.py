@@ -17,6 +17,7 @@ from api.app_points import AppPointsController
 from api.app_push import AppPushController
 from api.app_stores import AppStoreController
 from api.app_timeline import AppTimelineController
+from api.console import console_router
 from api.console_accounts import ConsoleAccountController
 from api.console_campaigns import ConsoleCampaignController
 from api.console_fraud import ConsoleFraudController
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             ConsoleCampaignController,
             AppOfferController,
             ConsoleOfferController,
+            console_router(),
         ],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,

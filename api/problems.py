@@ -23,7 +23,7 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://tsunagari.dev/problems/"
 UNAVAILABLE_RETRY_AFTER_S = 2
 
-_CODES_BY_STATUS = {
+CODES_BY_STATUS = {
     400: ("bad_request", "The request is malformed"),
     401: ("unauthenticated", "Authentication is required"),
     403: ("forbidden", "Not allowed for this caller"),
@@ -122,7 +122,7 @@ def http_exception_to_problem(request: Request[Any, Any, Any], error: HTTPExcept
             _validation_detail(error),
             {"errors": error.extra or []},
         )
-    code, title = _CODES_BY_STATUS.get(status, ("http_error", "The request cannot be carried out"))
+    code, title = CODES_BY_STATUS.get(status, ("http_error", "The request cannot be carried out"))
     if status >= HTTP_500_INTERNAL_SERVER_ERROR:
         log.error("HTTP %s: %s", status, error.detail, exc_info=error)
     return problem_response(request, status, code, title, error.detail or title)
@@ -131,7 +131,7 @@ def http_exception_to_problem(request: Request[Any, Any, Any], error: HTTPExcept
 def unexpected_error_to_problem(request: Request[Any, Any, Any], error: Exception) -> Response[bytes]:
     if _dependency_unavailable(error):
         log.warning("%s %s: dependency unavailable: %s", request.method, request.url.path, error)
-        code, title = _CODES_BY_STATUS[503]
+        code, title = CODES_BY_STATUS[503]
         return problem_response(
             request,
             503,
@@ -141,7 +141,7 @@ def unexpected_error_to_problem(request: Request[Any, Any, Any], error: Exceptio
             {"retry_after_s": UNAVAILABLE_RETRY_AFTER_S},
         )
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
-    code, title = _CODES_BY_STATUS[500]
+    code, title = CODES_BY_STATUS[500]
     return problem_response(request, 500, code, title, title)
 
 

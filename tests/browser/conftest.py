@@ -1,0 +1,108 @@
+"""The console in a real browser: Playwright driving the system's Chromium (Debian's `chromium` package)
+against the app served on loopback, on its own database seeded with the demo retailer and its history.
+
+Each page visited is saved as a screenshot under `.screenshots/console/` (or `TSUNAGARI_SCREENSHOTS`);
+`docs/console/` holds the set the README shows, refreshed from such a run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from api.app import create_app
+from commands.demo import ADMIN_EMAIL, DEMO_PASSWORD, MARKETER_EMAIL, seed_demo
+from commands.migrate import upgrade
+from domain.clock import SystemClock
+from infra.db import Database, create_engine
+from infra.settings import Settings
+from tests.conftest import DatabaseFactory, serving_asgi
+
+SCREENSHOTS = Path(os.environ.get("TSUNAGARI_SCREENSHOTS", ".screenshots/console"))
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.fail("the browser tests need Chromium: apt-get install chromium (.ci/run does)")
+    return found
+
+
+@pytest.fixture(scope="session")
+def console_url(settings: Settings, new_database: DatabaseFactory) -> Iterator[str]:
+    """The app on its own database holding the demo retailer as `serve` seeds it, on the real clock."""
+    database_url = new_database.create("console")
+    upgrade(database_url)
+    demo = msgspec.structs.replace(
+        settings,
+        database_url=database_url,
+        points_program=None,
+        redis_key_prefix=f"{settings.redis_key_prefix}console:",
+    )
+
+    async def seed() -> None:
+        db = Database(create_engine(database_url, pool_size=2))
+        try:
+            await seed_demo(db, SystemClock(), demo.secret("terminal_key"))
+        finally:
+            await db.dispose()
+
+    asyncio.run(seed())
+    with serving_asgi(create_app(demo, SystemClock()), "tsunagari-console") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def browser(console_url: str) -> Iterator[Browser]:
+    # Playwright's sync API runs an event loop in this thread: everything asyncio (the database and the
+    # demo seed behind `console_url`) must be set up before it starts.
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+def _page(browser: Browser, console_url: str) -> Iterator[Page]:
+    context = browser.new_context(base_url=console_url, viewport={"width": 1440, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def page(browser: Browser, console_url: str) -> Iterator[Page]:
+    """A fresh browser context (no cookies) on the console."""
+    yield from _page(browser, console_url)
+
+
+def log_in(page: Page, email: str) -> None:
+    page.goto("/console/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/console")
+
+
+@pytest.fixture
+def admin_page(page: Page) -> Page:
+    log_in(page, ADMIN_EMAIL)
+    return page
+
+
+@pytest.fixture
+def marketer_page(page: Page) -> Page:
+    log_in(page, MARKETER_EMAIL)
+    return page
+
+
+def screenshot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
