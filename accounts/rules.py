@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import secrets
+import unicodedata
 from datetime import datetime
 from enum import StrEnum
 
@@ -36,6 +38,25 @@ def check_password_policy(password: str, email: str) -> None:
         raise WeakPassword(f"the password may have at most {MAX_PASSWORD_LENGTH} characters")
     if password.strip().lower() == email:
         raise WeakPassword("the password must not be the email address")
+
+
+MAX_SEARCH_TEXT_LENGTH = 254  # the longest email address
+# Spaces and hyphens a card number is printed or typed with (after NFKC, which folds full-width forms).
+_CARD_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212]")
+
+
+def typed_card_number(text: str) -> str | None:
+    """The card number in `text` as a person types it from the card ("2123 4567 8901 2345",
+    "2123-4567-8901-2345", full-width digits), or None when `text` is not 16 digits once the
+    separators are dropped."""
+    digits = _CARD_SEPARATORS.sub("", unicodedata.normalize("NFKC", text))
+    return digits if len(digits) == CARD_NUMBER_LENGTH and digits.isascii() and digits.isdigit() else None
+
+
+def like_prefix(text: str) -> str:
+    """A LIKE pattern (escape character: backslash) for strings that start with `text`, taken literally:
+    a `%` or `_` a person typed matches only itself."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def luhn_check_digit(digits: str) -> str:

@@ -43,3 +43,8 @@ class OfferNotAvailable(Conflict):
 class OfferNotApplicable(InvalidInput):
     code = "offer_not_applicable"
     title = "The sale names an offer the member cannot use on it"
+
+
+class InvalidMemberCount(InvalidInput):
+    code = "invalid_member_count"
+    title = "Choice probabilities are averaged over 1 to 1,000 members"

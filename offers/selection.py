@@ -116,8 +116,18 @@ def _parsed(offer: Offer) -> OpenOffer:
 
 
 async def member_uses(uow: UnitOfWork, member_id: uuid.UUID) -> dict[uuid.UUID, OfferActivation]:
-    rows = await uow.session.execute(select(OfferActivation).where(OfferActivation.member_id == member_id))
-    return {activation.offer_id: activation for activation in rows.scalars()}
+    return (await uses_of_members(uow, [member_id])).get(member_id, {})
+
+
+async def uses_of_members(
+    uow: UnitOfWork, member_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, dict[uuid.UUID, OfferActivation]]:
+    """Each member's clips (by offer), for many members at once."""
+    rows = await uow.session.execute(select(OfferActivation).where(OfferActivation.member_id.in_(member_ids)))
+    uses: dict[uuid.UUID, dict[uuid.UUID, OfferActivation]] = {}
+    for activation in rows.scalars():
+        uses.setdefault(activation.member_id, {})[activation.offer_id] = activation
+    return uses
 
 
 def use_of(activation: OfferActivation | None) -> MemberUse:
@@ -129,6 +139,28 @@ def use_of(activation: OfferActivation | None) -> MemberUse:
 async def traits_now(uow: UnitOfWork, member_id: uuid.UUID, now: datetime) -> tuple[str, MemberTraits]:
     zone = (await time_zones(uow, [member_id]))[member_id]
     return zone, (await member_traits(uow, member_id, zone, now)).traits
+
+
+def choosable(
+    offers: list[OpenOffer],
+    uses: dict[uuid.UUID, OfferActivation],
+    traits: MemberTraits,
+    store_id: uuid.UUID | None,
+    now: datetime,
+    program: OfferProgram,
+) -> list[OpenOffer]:
+    """The open offers the policy chooses among for this member now: eligible and not clipped yet."""
+    return [
+        offer
+        for offer in offers
+        if ineligible(offer.facts, use_of(uses.get(offer.id)), traits, store_id, now, clipped_counts=True)
+        is None
+    ][: program.selection.max_candidates]
+
+
+def candidates_of(offers: list[OpenOffer], traits: MemberTraits) -> list[Candidate]:
+    """The offers as the policy scores them for this member (their features, in the same order)."""
+    return [candidate(offer.id, offer.terms, offer.cost_points, traits) for offer in offers]
 
 
 async def offers_for_member(
@@ -148,12 +180,7 @@ async def offers_for_member(
     zone, traits = await traits_now(uow, member_id, now)
     offers = await catalogue.now_open(uow, now)
     uses = await member_uses(uow, member_id)
-    eligible = [
-        offer
-        for offer in offers
-        if ineligible(offer.facts, use_of(uses.get(offer.id)), traits, store_id, now, clipped_counts=True)
-        is None
-    ][: program.selection.max_candidates]
+    eligible = choosable(offers, uses, traits, store_id, now, program)
     clipped = [
         ClippedOffer(
             offer.card, uses[offer.id].activated_at, offer.per_member_limit - uses[offer.id].redemptions
@@ -172,7 +199,7 @@ async def offers_for_member(
     if not eligible:
         return OfferList(None, version, [], clipped)
     context = member_context(traits, zone, store_id, now)
-    candidates = [candidate(offer.id, offer.terms, offer.cost_points, traits) for offer in eligible]
+    candidates = candidates_of(eligible, traits)
     picks = draw_slate(scorer, context_vector(context), candidates, program.slots, rng)
     lines = [
         why(

@@ -10,14 +10,16 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, select, true
+from sqlalchemy import ColumnElement, Select, func, select, true
 
+from accounts.directory import member_summaries
 from accounts.members import is_active
 from accounts.push_addresses import has_reachable_device
 from domain.geo import distance_m
 from infra.db import UnitOfWork
 from points.ledger import expiring_at_least
-from push.errors import UnknownStore
+from points.rules.stages import Stage
+from push.errors import InvalidSampleSize, UnknownStore
 from push.rules.segments import (
     Condition,
     NearStore,
@@ -27,11 +29,12 @@ from push.rules.segments import (
     StageIn,
     VisitedStore,
 )
-from push.schemas import SegmentEstimate
+from push.schemas import SampleMember, SegmentEstimate
 from push.tables import AudienceProfile
 from stores.service import active_store_ids, store_points
 from timeline.segments import FavouriteStoreIs, HealthScoreBetween, LifecycleStageIn, RfmBetween
 from timeline.service import visited_store_since
+from timeline.traits import LifecycleStage
 
 SAMPLE_SIZE = 20
 P = AudienceProfile
@@ -87,18 +90,52 @@ async def where(uow: UnitOfWork, segment: Segment, now: datetime) -> list[Column
     return conditions
 
 
-async def estimate(uow: UnitOfWork, segment: Segment, now: datetime) -> SegmentEstimate:
+async def _audience(uow: UnitOfWork, segment: Segment, now: datetime) -> list[ColumnElement[bool]]:
+    """The members a segment asked about in the console reaches, as SQL conditions (its stores checked)."""
     await check_stores_exist(uow, segment)
-    conditions = await where(uow, segment, now)
+    return await where(uow, segment, now)
+
+
+def _first_members(conditions: list[ColumnElement[bool]], size: int) -> Select[uuid.UUID]:
+    """The first `size` members of an audience in id order: a stable sample, the same on every call."""
+    return select(P.member_id).where(*conditions).order_by(P.member_id).limit(size)
+
+
+async def estimate(uow: UnitOfWork, segment: Segment, now: datetime) -> SegmentEstimate:
+    conditions = await _audience(uow, segment, now)
     size, oldest = (
         await uow.session.execute(select(func.count(), func.min(P.refreshed_at)).where(*conditions))
     ).one()
-    sample = (
+    first = (await uow.session.execute(_first_members(conditions, SAMPLE_SIZE))).scalars()
+    return SegmentEstimate(size=int(size), sample=list(first), profiles_as_of=oldest)
+
+
+async def sample(
+    uow: UnitOfWork, segment: Segment, now: datetime, size: int = SAMPLE_SIZE
+) -> list[SampleMember]:
+    """Up to `size` (at most 20) members of the segment, the same ones `estimate` lists, with who they
+    are and the traits their profile holds. InvalidSampleSize outside 1..20."""
+    if not 1 <= size <= SAMPLE_SIZE:
+        raise InvalidSampleSize(f"a sample has 1 to {SAMPLE_SIZE} members")
+    conditions = await _audience(uow, segment, now)
+    rows = list(
         await uow.session.execute(
-            select(P.member_id).where(*conditions).order_by(P.member_id).limit(SAMPLE_SIZE)
+            _first_members(conditions, size).add_columns(P.lifecycle_stage, P.stage, P.health_score)
         )
-    ).scalars()
-    return SegmentEstimate(size=int(size), sample=list(sample), profiles_as_of=oldest)
+    )
+    who = {summary.id: summary for summary in await member_summaries(uow, [row[0] for row in rows])}
+    return [
+        SampleMember(
+            member_id=member_id,
+            display_name=who[member_id].display_name,
+            card_number=who[member_id].card_number,
+            lifecycle_stage=LifecycleStage(lifecycle_stage),
+            stage=Stage(stage),
+            health_score=health_score,
+        )
+        for member_id, lifecycle_stage, stage, health_score in rows
+        if member_id in who  # erased since the query above: no longer anyone to show
+    ]
 
 
 class AudienceMember:

@@ -43,3 +43,8 @@ class CampaignNotEditable(Conflict):
 class CampaignStateConflict(Conflict):
     code = "campaign_state_conflict"
     title = "The campaign is not in a state that allows this"
+
+
+class InvalidSampleSize(InvalidInput):
+    code = "invalid_sample_size"
+    title = "A segment sample has 1 to 20 members"

@@ -10,10 +10,12 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from domain.rates import Rate
+from points.rules.stages import Stage
 from push.rules.report import Lift
 from push.rules.scheduling import QuietHours, Schedule
 from push.rules.segments import Segment
 from push.tables import CampaignState
+from timeline.traits import LifecycleStage
 
 VariantKey = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,16}$", examples=["A"])]
 # `\S`: at least one character that is not a space (a blank name or message is no name or message).
@@ -102,6 +104,17 @@ class SegmentEstimate(msgspec.Struct, frozen=True):
     size: int
     sample: list[uuid.UUID]  # up to 20 members in it
     profiles_as_of: datetime | None  # traits are as of this moment (the oldest profile counted)
+
+
+class SampleMember(msgspec.Struct, frozen=True):
+    """One member of a segment, as the console shows a sample of it."""
+
+    member_id: uuid.UUID
+    display_name: str
+    card_number: str
+    lifecycle_stage: LifecycleStage  # as of the member's audience profile
+    stage: Stage
+    health_score: int
 
 
 class MessagePreview(msgspec.Struct, frozen=True):
