@@ -23,6 +23,8 @@ from commands.migrate import upgrade
 from domain.clock import SystemClock
 from infra.db import Database, create_engine
 from infra.settings import Settings
+from points.program import Program
+from push.profiles import refresh_profiles
 from tests.conftest import DatabaseFactory, serving_asgi
 
 SCREENSHOTS = Path(os.environ.get("TSUNAGARI_SCREENSHOTS", ".screenshots/console"))
@@ -51,6 +53,8 @@ def console_url(settings: Settings, new_database: DatabaseFactory) -> Iterator[s
         db = Database(create_engine(database_url, pool_size=2))
         try:
             await seed_demo(db, SystemClock(), demo.secret("terminal_key"))
+            # What the worker does every few minutes: the audience builder counts from these profiles.
+            await refresh_profiles(db, Program(), SystemClock().now())
         finally:
             await db.dispose()
 
