@@ -57,7 +57,9 @@ async def search_members(uow: UnitOfWork, text: str, limit: int) -> list[MemberS
     if not wanted:
         return []
     card_number = typed_card_number(wanted)
-    matches: list[ColumnElement[bool]] = [Member.email.ilike(like_prefix(wanted), escape="\\")]
+    # Emails are stored lower-cased (rules.normalised_email), so a case-sensitive LIKE of the lower-cased
+    # text finds them in any case, and can range-scan the email index where the collation allows.
+    matches: list[ColumnElement[bool]] = [Member.email.like(like_prefix(wanted), escape="\\")]
     firsts: list[tuple[ColumnElement[bool], int]] = [(Member.email == wanted, 1)]
     if card_number is not None:
         matches.append(Member.card_number == card_number)

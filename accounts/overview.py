@@ -67,9 +67,8 @@ async def lifecycle_distribution(uow: UnitOfWork, now: datetime) -> list[Lifecyc
 
 
 async def recently_active_members(uow: UnitOfWork, now: datetime, limit: int) -> dict[uuid.UUID, str]:
-    """Up to `limit` members (not erased) who interacted in the last 30 days, most recently active
-    first, with their time zones."""
-    since = (now - timedelta(days=ACTIVE_DAYS)).date()
-    member_ids = await recently_active(uow, since, limit, is_active)
+    """Up to `limit` members (not erased) with an interaction recorded in the 30 days before `now`, most
+    recently active first, with their time zones."""
+    member_ids = await recently_active(uow, now - timedelta(days=ACTIVE_DAYS), limit, is_active)
     zones = await time_zones(uow, member_ids)
     return {member_id: zones[member_id] for member_id in member_ids if member_id in zones}

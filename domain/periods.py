@@ -7,7 +7,7 @@ are computed here once, from the zone's calendar, and every series lists every o
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from domain.errors import InvalidInput
@@ -46,3 +46,18 @@ def local_days(start: datetime, end: datetime, time_zone: str) -> list[date]:
     first = local_day(start, time_zone)
     last = local_day(end - timedelta(microseconds=1), time_zone)
     return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
+
+
+def day_starts(start: datetime, end: datetime, time_zone: str) -> list[datetime]:
+    """Where each of `local_days` begins within `[start, end)`, as UTC instants: `start`, then each later
+    local midnight (the first instant of the day where a daylight-saving change skips midnight).
+
+    The instant `t` falls on day `i` (0-based) of `local_days` when `starts[i] <= t < starts[i + 1]`:
+    SQL finds `i + 1` with `width_bucket(t, starts)`, without converting every row to local time.
+    """
+    zone = ZoneInfo(time_zone)
+    midnights = [
+        datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+        for day in local_days(start, end, time_zone)[1:]
+    ]
+    return [start.astimezone(UTC), *midnights]

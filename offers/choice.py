@@ -69,6 +69,8 @@ async def choice_probabilities(
     checked_time_zone(time_zone)
     offers = await catalogue.now_open(uow, now)
     version, scorer = await serving.current(uow)
+    if not offers:
+        return ChoiceProbabilities(policy_version=version, as_of=now, contexts=0, newcomer=False, offers=[])
     contexts = await _contexts(uow, members, time_zone, now)
     newcomer = len(contexts) == 1 and contexts[0][0] is None
     probability: dict[uuid.UUID, float] = defaultdict(float)

@@ -3,6 +3,7 @@ hold now (the program's liability), and how many members hold each stage. Read-o
 
 Flows are read from the ledger's entries by when they happened (`occurred_at`: the sale's time for
 earning and redeeming, the lot's expiry for expiring), so a late-posted sale counts on its sale's day.
+The entries have no index on that time, so a period's figures scan the ledger's entries once.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from collections import defaultdict
 from datetime import date, datetime
 
 import msgspec
-from sqlalchemy import Date, cast, func, literal, select
+from sqlalchemy import DateTime, func, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY, BIGINT
 
 from accounts.members import is_active
 from accounts.overview import count_members
-from domain.periods import checked_period, local_days
+from domain.periods import checked_period, day_starts, local_days
 from infra.db import UnitOfWork
 from points.program import Program
 from points.rules.stages import Stage, period_start, previous_period_start
@@ -122,9 +123,11 @@ async def _flows_per_day(
     uow: UnitOfWork, start: datetime, end: datetime, time_zone: str
 ) -> dict[date, dict[str, int]]:
     """Per local day, each flow's points as a positive number."""
+    days = local_days(start, end, time_zone)
+    starts = literal(day_starts(start, end, time_zone), ARRAY(DateTime(timezone=True)))
     entries = (
         select(
-            cast(func.timezone(time_zone, PointEntry.occurred_at), Date).label("day"),
+            func.width_bucket(PointEntry.occurred_at, starts).label("day"),
             PointEntry.kind.label("kind"),
             PointEntry.points.label("points"),
             PointEntry.owed_change.label("owed_change"),
@@ -141,7 +144,7 @@ async def _flows_per_day(
     for day, kind, points, owed_change in rows:
         # An owed entry holds no points (its amount is in owed_change); every other flow is its points.
         amount = int(owed_change) if kind is EntryKind.OWED else abs(int(points))
-        flows[day][_FLOWS[kind]] += amount
+        flows[days[int(day) - 1]][_FLOWS[kind]] += amount
     return flows
 
 

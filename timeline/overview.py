@@ -13,10 +13,8 @@ import msgspec
 from sqlalchemy import (
     ColumnElement,
     ColumnExpressionArgument,
-    Date,
     DateTime,
     case,
-    cast,
     column,
     exists,
     func,
@@ -24,9 +22,10 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from domain.interactions import InteractionKind
-from domain.periods import checked_period, local_days
+from domain.periods import checked_period, day_starts, local_days
 from infra.db import UnitOfWork
 from timeline.population import population_hours
 from timeline.tables import MemberDailyActivity, MemberTraitCounters, TimelineEvent
@@ -58,23 +57,26 @@ async def daily_interactions(
     wanted = list(dict.fromkeys(kinds))
     if not wanted:
         return []
-    local = select(
-        cast(func.timezone(time_zone, TimelineEvent.occurred_at), Date).label("day"),
-        TimelineEvent.kind.label("kind"),
-    ).where(
-        TimelineEvent.occurred_at >= start,
-        TimelineEvent.occurred_at < end,
-        TimelineEvent.kind.in_(wanted),
+    days = local_days(start, end, time_zone)
+    starts = literal(day_starts(start, end, time_zone), ARRAY(DateTime(timezone=True)))
+    events = (
+        select(
+            func.width_bucket(TimelineEvent.occurred_at, starts).label("day"),
+            TimelineEvent.kind.label("kind"),
+        )
+        .where(
+            TimelineEvent.occurred_at >= start,
+            TimelineEvent.occurred_at < end,
+            TimelineEvent.kind.in_(wanted),
+        )
+        .subquery()
     )
-    events = local.subquery()
     rows = await uow.session.execute(
         select(events.c.day, events.c.kind, func.count()).group_by(events.c.day, events.c.kind)
     )
-    counts = {(day, kind): int(count) for day, kind, count in rows}
+    counts = {(days[int(day) - 1], kind): int(count) for day, kind, count in rows}
     return [
-        DailyCount(day=day, kind=kind, count=counts.get((day, kind), 0))
-        for day in local_days(start, end, time_zone)
-        for kind in wanted
+        DailyCount(day=day, kind=kind, count=counts.get((day, kind), 0)) for day in days for kind in wanted
     ]
 
 
@@ -88,20 +90,19 @@ def active_since(member_id: ColumnExpressionArgument[uuid.UUID], since: date) ->
 
 
 async def recently_active(
-    uow: UnitOfWork, since: date, limit: int, among: MemberCondition
+    uow: UnitOfWork, since: datetime, limit: int, among: MemberCondition
 ) -> list[uuid.UUID]:
-    """Up to `limit` members meeting `among` who interacted on a UTC day after `since`, the most
-    recently active first (ties in id order, so the same members come back for the same data)."""
-    last_day = func.max(MemberDailyActivity.day)
+    """Up to `limit` members meeting `among` with an interaction recorded after `since` (outreach does not
+    count), the most recent first.
+
+    Read from when each member's trait counters last changed: one row per member, where the daily
+    activity rows would be a scan of every member's days (they have no index by day). A rebuild of the
+    traits touches everyone's counters; until members interact again they then all look recent.
+    """
     rows = await uow.session.execute(
-        select(MemberDailyActivity.member_id)
-        .where(
-            MemberDailyActivity.day > since,
-            MemberDailyActivity.interactions > 0,
-            among(MemberDailyActivity.member_id),
-        )
-        .group_by(MemberDailyActivity.member_id)
-        .order_by(last_day.desc(), MemberDailyActivity.member_id)
+        select(MemberTraitCounters.member_id)
+        .where(MemberTraitCounters.updated_at > since, among(MemberTraitCounters.member_id))
+        .order_by(MemberTraitCounters.updated_at.desc(), MemberTraitCounters.member_id)
         .limit(limit)
     )
     return list(rows.scalars())

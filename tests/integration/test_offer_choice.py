@@ -115,7 +115,12 @@ async def test_an_offer_a_member_may_not_be_shown_gets_no_probability_from_that_
     assert sum(by_offer(only_one).values()) == pytest.approx(1.0)
 
 
-async def test_the_number_of_members_is_bounded(db: Database, clock: SettableClock) -> None:
+async def test_the_number_of_members_is_bounded_and_no_open_offer_means_no_choice(
+    client: httpx.AsyncClient, db: Database, clock: SettableClock
+) -> None:
     for members in (0, 1_001):
         with pytest.raises(InvalidMemberCount):
             await probabilities(db, clock, members)
+    await sign_up(client)
+    nothing = await probabilities(db, clock)
+    assert (nothing.offers, nothing.contexts) == ([], 0)

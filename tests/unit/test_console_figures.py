@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from accounts.rules import like_prefix, typed_card_number
-from domain.periods import InvalidPeriod, checked_period, local_days
+from domain.periods import InvalidPeriod, checked_period, day_starts, local_day, local_days
 from domain.time_zones import InvalidTimeZone
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -44,6 +45,29 @@ def test_a_daylight_saving_day_of_25_hours_is_one_day() -> None:
     end = datetime(2026, 11, 2, tzinfo=NEW_YORK)
     assert end.astimezone(UTC) - start.astimezone(UTC) == timedelta(hours=25)
     assert local_days(start, end, "America/New_York") == [date(2026, 11, 1)]
+
+
+@pytest.mark.parametrize(
+    ("zone", "start"),
+    [
+        ("Asia/Tokyo", datetime(2026, 11, 1, 9, 30, tzinfo=UTC)),
+        ("America/New_York", datetime(2026, 10, 30, 7, 0, tzinfo=UTC)),  # over the change back
+        ("America/New_York", datetime(2026, 3, 6, 7, 0, tzinfo=UTC)),  # over the change forward
+        ("America/Santiago", datetime(2026, 9, 4, 12, 0, tzinfo=UTC)),  # midnight skipped on 6 September
+        ("Asia/Kolkata", datetime(2026, 11, 1, 20, 0, tzinfo=UTC)),  # UTC+5:30
+    ],
+)
+def test_day_starts_split_a_period_exactly_where_its_local_days_change(zone: str, start: datetime) -> None:
+    end = start + timedelta(days=4, hours=5)
+    days, starts = local_days(start, end, zone), day_starts(start, end, zone)
+    assert len(starts) == len(days)
+    assert starts[0] == start
+    assert all(later > earlier for earlier, later in itertools.pairwise(starts))
+    for index, begins in enumerate(starts):
+        assert begins.tzinfo is UTC
+        assert local_day(begins, zone) == days[index]
+        if index:
+            assert local_day(begins - timedelta(microseconds=1), zone) == days[index - 1]
 
 
 @pytest.mark.parametrize(
