@@ -1,12 +1,15 @@
-"""Demo data for the embedded `serve`: a small retailer with stores in Tokyo and Osaka, staff and members.
+"""Demo data for the embedded `serve`: a small retailer with stores in Tokyo and Osaka, staff and members,
+and a year of the members' history (commands.demo_history).
 
-Seeding is idempotent: whatever already exists (matched by store code or email) is left alone, so a
-restarted demo keeps its data and a second run writes nothing.
+Seeding is idempotent: whatever already exists (matched by store code or email) is left alone, and the
+history is seeded once (its offers mark it), so a restarted demo keeps its data and a second run writes
+nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from datetime import timedelta
 from typing import Any
@@ -20,8 +23,9 @@ from accounts.device_secrets import new_device_salt
 from accounts.rules import StaffRole, new_card_number
 from accounts.staff import create_staff
 from accounts.tables import Member, MemberDevice, Staff
+from commands.demo_history import claim_history, seed_history
+from commands.demo_people import seeded_id
 from domain.clock import Clock
-from domain.ids import new_id
 from domain.passwords import hash_password
 from infra.db import Database, UnitOfWork
 from offers.catalogue import CatalogueRules, change_state, create_offer
@@ -33,6 +37,8 @@ from points.program import Program
 from stores.schemas import StoreDraft, TerminalDraft
 from stores.service import create_store, create_terminal
 from stores.tables import Store
+
+log = logging.getLogger(__name__)
 
 # For the embedded demo only: `serve` prints it so a first-time user can log in at once.
 # Anyone who reads this file knows it, so it must never guard real data.
@@ -126,17 +132,32 @@ GIVEN_NAMES = (
 
 
 async def seed_demo(db: Database, clock: Clock, terminal_key: str) -> DemoCredentials:
-    """Create whatever part of the demo retailer is missing, in one transaction.
+    """Create whatever part of the demo retailer is missing, in one transaction; then, the first time,
+    its members' year of history (commands.demo_history, claimed in that transaction).
 
     Returns the logins to print; terminal secrets are only known when a terminal is created,
     so only this run's terminals are listed (none when the demo was already seeded).
     """
+    now = clock.now()
     async with db.unit_of_work() as uow:
         await uow.session.execute(select(func.pg_advisory_xact_lock(DEMO_SEED_LOCK_KEY)))
         terminals = await _seed_stores(uow, clock, terminal_key)
         await _seed_staff(uow, clock)
         await _seed_members(uow, clock)
-        await _seed_offers(uow, clock)
+        await _seed_offers(uow, clock)  # first: today's offers go into an empty catalogue
+        history_due = await claim_history(uow, now, DEMO_TIME_ZONE)
+    if history_due:
+        log.info("seeding the demo members' year of history (once; about 20 s)")
+        recorded = await seed_history(
+            db,
+            now,
+            time_zone=DEMO_TIME_ZONE,
+            seed=DEMO_RANDOM_SEED,
+            store_codes=[store.code for store in DEMO_STORES],
+            member_domain=DEMO_EMAIL_DOMAIN,
+            marketer_email=MARKETER_EMAIL,
+        )
+        log.info("demo history seeded", extra={"recorded": recorded})
     return DemoCredentials(
         admin_email=ADMIN_EMAIL,
         marketer_email=MARKETER_EMAIL,
@@ -191,7 +212,7 @@ async def _seed_members(uow: UnitOfWork, clock: Clock) -> None:
     """Missing demo members, bulk-inserted with one shared password hash.
 
     Going through sign-up would hash 300 times (about 15 s of argon2); one hash of the one demo
-    password is as valid for every row. Names and join dates come from a fixed seed, so every
+    password is as valid for every row. Names, join dates and ids come from a fixed seed, so every
     run describes the same people, and each id carries its member's join time like a real one would.
     """
     now = clock.now()
@@ -210,7 +231,7 @@ async def _seed_members(uow: UnitOfWork, clock: Clock) -> None:
     if not missing:
         return
     password_hash = await asyncio.to_thread(hash_password, DEMO_PASSWORD)
-    ids = [new_id(int(joined_at.timestamp() * 1000)) for _, _, joined_at in missing]
+    ids = [seeded_id(f"{DEMO_RANDOM_SEED}:{email}", joined_at) for email, _, joined_at in missing]
     rows = [
         {
             "id": member_id,

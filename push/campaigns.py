@@ -124,10 +124,18 @@ def _row_values(draft: CampaignDraft) -> dict[str, Any]:
 
 
 async def create_campaign(
-    uow: UnitOfWork, staff_id: uuid.UUID, draft: CampaignDraft, now: datetime
+    uow: UnitOfWork,
+    staff_id: uuid.UUID,
+    draft: CampaignDraft,
+    now: datetime,
+    *,
+    campaign_id: uuid.UUID | None = None,
 ) -> CampaignView:
+    """A new draft. `campaign_id` is for a replay of past campaigns (the demo's history): control groups
+    and variants hash the campaign's id, so a replay that fixes it splits the members the same way."""
     await _checked(uow, draft)
     campaign = Campaign(
+        **({"id": campaign_id} if campaign_id is not None else {}),
         state=CampaignState.DRAFT,
         created_by=staff_id,
         created_at=now,
