@@ -63,10 +63,11 @@ def console_url(settings: Settings, new_database: DatabaseFactory) -> Iterator[s
         yield url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(console_url: str) -> Iterator[Browser]:
-    # Playwright's sync API runs an event loop in this thread: everything asyncio (the database and the
-    # demo seed behind `console_url`) must be set up before it starts.
+    # Playwright's sync API runs an event loop in this thread while it is open: everything asyncio (the
+    # database and the demo seed behind `console_url`) is set up before it starts, and it closes with its
+    # module so the asyncio tests that follow get the thread back.
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
         yield launched

@@ -106,7 +106,8 @@ def test_an_offer_is_edited_and_paused(marketer_page: Page) -> None:
     page.get_by_role("link", name="Offers").click()
     expect(page.locator("#probabilities svg")).to_be_visible()
     screenshot(page, "offers")
-    page.locator("#offers tbody tr a").first.click()
+    # The demo's past offers have ended; an active one can be paused.
+    page.locator("#offers tbody tr", has=page.locator(".state-active")).first.get_by_role("link").click()
     page.get_by_label("Title (shown in the app)").fill("Edited in the browser")
     page.get_by_role("button", name="Save changes").click()
     expect(page.get_by_label("Title (shown in the app)")).to_have_value("Edited in the browser")
