@@ -38,15 +38,19 @@ PAGES = (
 )
 
 
-async def seeded(name: str, terminal_key: str) -> tuple[str, float]:
-    url = await fresh_database(name)
-    upgrade(url)
-    db = Database(create_engine(url, pool_size=2))
+def seeded(name: str, terminal_key: str) -> tuple[str, float]:
+    url = asyncio.run(fresh_database(name))
+    upgrade(url)  # alembic runs its own event loop
+
+    async def seed() -> None:
+        db = Database(create_engine(url, pool_size=2))
+        try:
+            await seed_demo(db, SystemClock(), terminal_key)
+        finally:
+            await db.dispose()
+
     started = time.perf_counter()
-    try:
-        await seed_demo(db, SystemClock(), terminal_key)
-    finally:
-        await db.dispose()
+    asyncio.run(seed())
     return url, time.perf_counter() - started
 
 
@@ -61,7 +65,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30)
     args = parser.parse_args()
     settings = bench_settings("postgresql://unused", workers=1)
-    url, seed_s = asyncio.run(seeded("tsunagari_bench_console", settings.secret("terminal_key")))
+    url, seed_s = seeded("tsunagari_bench_console", settings.secret("terminal_key"))
     print(f"demo seeded in {seed_s:.1f} s")
     settings = bench_settings(url, workers=1)
     with running_server(settings) as base, httpx.Client(base_url=base, timeout=60) as client:
