@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, time
+from enum import StrEnum
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -20,6 +21,7 @@ from litestar.datastructures import FormMultiDict
 from domain.errors import InvalidInput
 
 Body = TypeVar("Body")
+Choice = TypeVar("Choice", bound=StrEnum)
 Parser = Callable[[str], object]
 
 _WHOLE = re.compile(r"^[+-]?\d{1,15}$")
@@ -39,6 +41,17 @@ class FormInvalid(InvalidInput):
     def __init__(self, detail: str, field: str | None = None) -> None:
         super().__init__(detail)
         self.field = field
+
+
+def optional_choice(kind: type[Choice], text: str, field: str) -> Choice | None:
+    """A filter's choice from a query or form field: blank is "any" (what a select's first option and
+    an htmx request with it send), anything else must name one of `kind`'s values."""
+    if not text:
+        return None
+    try:
+        return kind(text)
+    except ValueError:
+        raise FormInvalid(f"{field} must be one of: {', '.join(c.value for c in kind)}", field) from None
 
 
 def whole_number(text: str) -> int:

@@ -11,6 +11,7 @@ from litestar.params import FromPath, QueryParameter
 from accounts import activity
 from accounts.directory import search_members
 from accounts.members import profile as member_profile
+from api.console.forms import optional_choice
 from api.console.web import CONSOLE_USER, ConsoleUserDep, page
 from api.params import Cursor
 from api.services import ClockDep, ProgramDep, Uow
@@ -22,8 +23,9 @@ from timeline.schemas import TimelineEntry, TimelineFilter
 TIMELINE_PAGE = 50
 SEARCH_RESULTS = 20
 Search = Annotated[str, QueryParameter(max_length=254)]
-PhaseFilter = Annotated[Phase | None, QueryParameter(name="phase")]
-KindFilter = Annotated[InteractionKind | None, QueryParameter(name="kind")]
+# Text, not the enums: the filter form's "all" option sends a blank value.
+PhaseFilter = Annotated[str, QueryParameter(name="phase", max_length=32)]
+KindFilter = Annotated[str, QueryParameter(name="kind", max_length=32)]
 
 
 def by_phase(entries: list[TimelineEntry]) -> list[tuple[Phase, list[TimelineEntry]]]:
@@ -52,11 +54,13 @@ class ConsoleMemberPages(Controller):
         program: ProgramDep,
         console_user: ConsoleUserDep,
         member_id: FromPath[uuid.UUID],
-        phase: PhaseFilter = None,
-        kind: KindFilter = None,
+        phase_filter: PhaseFilter = "",
+        kind_filter: KindFilter = "",
         cursor: Cursor = None,
     ) -> Response[str]:
         now = clock.now()
+        phase = optional_choice(Phase, phase_filter, "phase")
+        kind = optional_choice(InteractionKind, kind_filter, "kind")
         timeline = await activity.member_timeline(
             uow,
             member_id,

@@ -16,18 +16,60 @@ from pathlib import Path
 import msgspec
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+from sqlalchemy import func, select
 
+from accounts.tables import Member
 from api.app import create_app
+from api.console.members import TIMELINE_PAGE
 from commands.demo import ADMIN_EMAIL, DEMO_PASSWORD, MARKETER_EMAIL, seed_demo
 from commands.migrate import upgrade
 from domain.clock import SystemClock
-from infra.db import Database, create_engine
+from domain.interactions import PHASE_OF_KIND, Phase
+from infra.db import Database, UnitOfWork, create_engine
 from infra.settings import Settings
 from points.program import Program
 from push.profiles import refresh_profiles
 from tests.conftest import DatabaseFactory, serving_asgi
+from timeline.tables import TimelineEvent
 
 SCREENSHOTS = Path(os.environ.get("TSUNAGARI_SCREENSHOTS", ".screenshots/console"))
+
+
+class DemoConsole(msgspec.Struct, frozen=True):
+    url: str
+    varied_member_email: str  # the demo member whose first timeline page spans the most phases
+
+
+async def member_across_phases(uow: UnitOfWork) -> str:
+    """The demo member whose latest page of timeline has a purchase and spans the most phases (then the
+    busiest): chosen from the seeded history, which follows the real clock, so no fixed member is sure to
+    qualify."""
+    recent = (
+        select(
+            TimelineEvent.member_id,
+            TimelineEvent.kind,
+            func.row_number()
+            .over(
+                partition_by=TimelineEvent.member_id,
+                order_by=(TimelineEvent.occurred_at.desc(), TimelineEvent.id.desc()),
+            )
+            .label("place"),
+        )
+        .where(TimelineEvent.member_id.is_not(None))
+        .subquery()
+    )
+    rows = await uow.session.execute(
+        select(Member.email, recent.c.kind)
+        .join(recent, recent.c.member_id == Member.id)
+        .where(recent.c.place <= TIMELINE_PAGE)
+    )
+    phases: dict[str, set[Phase]] = {}
+    events: dict[str, int] = {}
+    for email, kind in rows:
+        phases.setdefault(email, set()).add(PHASE_OF_KIND[kind])
+        events[email] = events.get(email, 0) + 1
+    buyers = sorted(email for email, seen in phases.items() if Phase.BUY in seen)
+    return max(buyers, key=lambda email: (len(phases[email]), events[email]))
 
 
 def _chromium() -> str:
@@ -38,7 +80,7 @@ def _chromium() -> str:
 
 
 @pytest.fixture(scope="session")
-def console_url(settings: Settings, new_database: DatabaseFactory) -> Iterator[str]:
+def demo_console(settings: Settings, new_database: DatabaseFactory) -> Iterator[DemoConsole]:
     """The app on its own database holding the demo retailer as `serve` seeds it, on the real clock."""
     database_url = new_database.create("console")
     upgrade(database_url)
@@ -49,18 +91,25 @@ def console_url(settings: Settings, new_database: DatabaseFactory) -> Iterator[s
         redis_key_prefix=f"{settings.redis_key_prefix}console:",
     )
 
-    async def seed() -> None:
+    async def seed() -> str:
         db = Database(create_engine(database_url, pool_size=2))
         try:
             await seed_demo(db, SystemClock(), demo.secret("terminal_key"))
             # What the worker does every few minutes: the audience builder counts from these profiles.
             await refresh_profiles(db, Program(), SystemClock().now())
+            async with db.unit_of_work() as uow:
+                return await member_across_phases(uow)
         finally:
             await db.dispose()
 
-    asyncio.run(seed())
+    varied_member_email = asyncio.run(seed())
     with serving_asgi(create_app(demo, SystemClock()), "tsunagari-console") as url:
-        yield url
+        yield DemoConsole(url, varied_member_email)
+
+
+@pytest.fixture(scope="session")
+def console_url(demo_console: DemoConsole) -> str:
+    return demo_console.url
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,7 @@ from datetime import date, timedelta
 
 from playwright.sync_api import Page, expect
 
-from commands.demo import demo_member_email
-from tests.browser.conftest import screenshot
-
-DEMO_MEMBER = demo_member_email(1)
+from tests.browser.conftest import DemoConsole, screenshot
 
 
 def test_overview_draws_its_plots_from_the_demo_history(admin_page: Page) -> None:
@@ -26,20 +23,26 @@ def test_overview_draws_its_plots_from_the_demo_history(admin_page: Page) -> Non
     expect(page.get_by_role("img", name=re.compile("last 365 days")).first).to_be_visible()
 
 
-def test_a_member_found_by_email_shows_traits_and_a_timeline_filtered_by_phase(marketer_page: Page) -> None:
+def test_a_member_found_by_email_shows_traits_and_a_timeline_filtered_by_phase(
+    marketer_page: Page, demo_console: DemoConsole
+) -> None:
     page = marketer_page
     page.get_by_role("link", name="Members").click()
-    page.get_by_label("Card number or email").fill(DEMO_MEMBER)
+    page.get_by_label("Card number or email").fill(demo_console.varied_member_email)
     page.get_by_role("button", name="Search").click()
     page.locator("table a").first.click()
     expect(page.get_by_role("heading", name=re.compile("Health score"))).to_be_visible()
     expect(page.locator("table.components tbody tr")).to_have_count(4)
     expect(page.locator("#timeline")).to_be_visible()
     screenshot(page, "member")
+    # Unfiltered, the timeline is grouped under more than one phase, one of them "buy".
+    expect(page.locator("#timeline h3.phase-buy")).to_have_count(1)
+    assert page.locator("#timeline h3.phase").count() > 1
     # Filtering swaps the timeline in place (htmx) and leaves only the chosen phase.
     with page.expect_response(re.compile(r"phase=buy")):
         page.get_by_label("Phase").select_option("buy")
     expect(page.locator("#timeline h3:not(.phase-buy)")).to_have_count(0)
+    expect(page.locator("#timeline h3.phase-buy")).to_have_count(1)
 
 
 def test_a_segment_shows_its_live_size_and_a_sample(marketer_page: Page) -> None:
