@@ -6,7 +6,8 @@ import uuid
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from accounts.errors import MemberNotFound
 from accounts.tables import Member
@@ -72,14 +73,15 @@ async def flag_member(
     """Stop the member earning from check-ins (their visits are still recorded)."""
     if await uow.session.get(Member, member_id) is None:
         raise MemberNotFound()
-    existing = await uow.session.get(CheckInFlag, member_id)
-    if existing is None:
-        uow.session.add(CheckInFlag(member_id=member_id, flagged_at=now, flagged_by=staff_id, reason=reason))
-    else:
-        existing.reason, existing.flagged_by, existing.flagged_at = reason, staff_id, now
+    # One statement, so two staff flagging the member at once both succeed (the later reason stays).
+    flag = {"flagged_at": now, "flagged_by": staff_id, "reason": reason}
+    await uow.session.execute(
+        pg_insert(CheckInFlag)
+        .values(member_id=member_id, **flag)
+        .on_conflict_do_update(index_elements=[CheckInFlag.member_id], set_=flag)
+    )
 
 
 async def unflag_member(uow: UnitOfWork, member_id: uuid.UUID) -> None:
-    existing = await uow.session.get(CheckInFlag, member_id)
-    if existing is not None:
-        await uow.session.delete(existing)
+    # A statement, not an ORM delete: a second unflag at the same time finds nothing and is not an error.
+    await uow.session.execute(delete(CheckInFlag).where(CheckInFlag.member_id == member_id))

@@ -16,7 +16,7 @@ from api.console.offers import ConsoleOfferPages
 from api.console.overview import ConsoleOverviewPage
 from api.console.segments import ConsoleSegmentPages
 from api.console.stores import ConsoleStorePages
-from api.console.web import console_error_page
+from api.console.web import console_error_page, refuse_nul_characters
 from domain.errors import DomainError
 
 STATIC = Path(__file__).parent / "static"
@@ -40,6 +40,7 @@ def console_router() -> Router:
                 include_in_schema=False,
             ),
         ],
+        before_request=refuse_nul_characters,
         # Every error under /console is a page: the app's JSON problem handlers are overridden here.
         exception_handlers={
             DomainError: console_error_page,

@@ -19,6 +19,7 @@ from api.console.forms import (
     form_values,
     iso_date,
     nested,
+    optional_choice,
     plain_text,
     segment_fields,
     segment_values,
@@ -198,10 +199,13 @@ class ConsoleOfferPages(Controller):
     ) -> Response[Any]:
         wanted = console_form.get("state")
         try:
-            state = OfferState(wanted if isinstance(wanted, str) else "")
-        except ValueError as error:
-            raise FormInvalid("state must be one of draft, active, paused, ended", "state") from error
-        await catalogue.change_state(uow, catalogue_rules, offer_id, state, clock.now())
+            state = optional_choice(OfferState, wanted if isinstance(wanted, str) else "", "state")
+            if state is None:
+                raise FormInvalid("choose the offer's new state", "state")
+            await catalogue.change_state(uow, catalogue_rules, offer_id, state, clock.now())
+        except DomainError as error:
+            view = await catalogue.get_offer(uow, offer_id)
+            return await self._form(uow, console_user, view, offer_values(view), error)
         return see_other(f"/console/offers/{offer_id}")
 
     async def _form(

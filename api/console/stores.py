@@ -162,10 +162,15 @@ class ConsoleStorePages(Controller):
         console_form: ConsoleFormDep,
         store_id: FromPath[uuid.UUID],
     ) -> Response[str]:
-        draft = body_of(TerminalDraft, nested(console_form, {"name": plain_text}))
-        credentials = await service.create_terminal(
-            uow, clock, settings.secret("terminal_key"), store_id, draft
-        )
+        try:
+            draft = body_of(TerminalDraft, nested(console_form, {"name": plain_text}))
+            credentials = await service.create_terminal(
+                uow, clock, settings.secret("terminal_key"), store_id, draft
+            )
+        except DomainError as error:
+            view = await service.get_store(uow, store_id)
+            terminals = await service.list_terminals(uow, store_id, None, TERMINALS_LISTED)
+            return self._form(console_admin, view, store_values(view), error, terminals=terminals.items)
         return page(
             "terminal_created.html", console_admin, status=201, section="stores", credentials=credentials
         )
@@ -192,24 +197,24 @@ class ConsoleStorePages(Controller):
         program: ProgramDep,
         console_admin: ConsoleAdminDep,
     ) -> Response[str]:
-        now = clock.now()
-        limits = services_of(request.app.state).check_in_limits
-        found = await review.fraud_review(
-            uow, limits, now - timedelta(days=REVIEW_DAYS), SUSPECTS_LISTED, now
-        )
-        return page("fraud.html", console_admin, section="fraud", found=found, zone=program.time_zone)
+        return await self._fraud_page(request, uow, clock, program, console_admin, None)
 
     @post("/fraud/{member_id:uuid}/flag", dependencies=CONSOLE_FORM)
     async def flag(
         self,
+        request: Request[Any, Any, Any],
         uow: Uow,
         clock: ClockDep,
+        program: ProgramDep,
         console_admin: ConsoleAdminDep,
         console_form: ConsoleFormDep,
         member_id: FromPath[uuid.UUID],
     ) -> Response[Any]:
-        reason = body_of(FlagRequest, nested(console_form, {"reason": plain_text}))
-        await review.flag_member(uow, member_id, console_admin.profile.id, reason.reason, clock.now())
+        try:
+            reason = body_of(FlagRequest, nested(console_form, {"reason": plain_text}))
+            await review.flag_member(uow, member_id, console_admin.profile.id, reason.reason, clock.now())
+        except DomainError as error:
+            return await self._fraud_page(request, uow, clock, program, console_admin, error)
         return see_other("/console/fraud")
 
     @post("/fraud/{member_id:uuid}/unflag", dependencies=CONSOLE_FORM)
@@ -222,6 +227,30 @@ class ConsoleStorePages(Controller):
     ) -> Response[Any]:
         await review.unflag_member(uow, member_id)
         return see_other("/console/fraud")
+
+    @staticmethod
+    async def _fraud_page(
+        request: Request[Any, Any, Any],
+        uow: Uow,
+        clock: ClockDep,
+        program: ProgramDep,
+        user: Any,
+        error: DomainError | None,
+    ) -> Response[str]:
+        now = clock.now()
+        limits = services_of(request.app.state).check_in_limits
+        found = await review.fraud_review(
+            uow, limits, now - timedelta(days=REVIEW_DAYS), SUSPECTS_LISTED, now
+        )
+        return page(
+            "fraud.html",
+            user,
+            status=error.status if error else 200,
+            section="fraud",
+            found=found,
+            zone=program.time_zone,
+            problem=problem_of(error) if error else None,
+        )
 
     @staticmethod
     def _form(

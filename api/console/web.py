@@ -31,6 +31,7 @@ from accounts.errors import ConsoleSessionInvalid, StaffRoleRequired
 from accounts.rules import StaffRole
 from accounts.schemas import StaffProfile
 from api.console import formatting
+from api.console.forms import FormInvalid
 from api.problems import CODES_BY_STATUS
 from api.services import ClockDep, Uow
 from domain.errors import DomainError, Forbidden
@@ -126,6 +127,17 @@ def provide_console_admin(console_user: NamedDependency[ConsoleUser]) -> Console
     if not console_user.is_admin:
         raise StaffRoleRequired("this page is for admins")
     return console_user
+
+
+async def refuse_nul_characters(request: Request[Any, Any, Any]) -> None:
+    """No console path, query or form value may hold a NUL character: PostgreSQL text cannot store it,
+    the file system cannot name it, and no field has a use for it (the JSON API refuses it in bodies)."""
+    texts = [request.scope["path"], *(text for pair in request.query_params.multi_items() for text in pair)]
+    if request.method == "POST":
+        form = await request.form()
+        texts += [text for pair in form.multi_items() for text in pair if isinstance(text, str)]
+    if any("\x00" in text for text in texts):
+        raise FormInvalid("text must not contain the NUL character")
 
 
 def check_same_origin(request: Request[Any, Any, Any]) -> None:
