@@ -7,11 +7,14 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import DateTime, Enum, MetaData
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError
+from sqlalchemy import DateTime, Enum, MetaData, event
+from sqlalchemy.engine import AdaptedConnection
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, InterfaceError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from domain.errors import DomainError
 
@@ -43,16 +46,34 @@ def asyncpg_url(url: str) -> str:
 
 
 def create_engine(url: str, pool_size: int) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         asyncpg_url(url),
         pool_size=pool_size,
         # No overflow: connections opened past the pool are closed after one use, so under sustained
         # load each request would pay a new connection and cold prepared statements. Requests queue.
         max_overflow=0,
         pool_timeout=30,
-        pool_pre_ping=True,
         connect_args={"server_settings": {"application_name": "tsunagari", "timezone": "UTC"}},
     )
+    event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)
+    return engine
+
+
+def _refuse_closed_connection(
+    dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry, proxy: PoolProxiedConnection
+) -> None:
+    """Hand out no pooled connection the server has closed, without asking the server.
+
+    A terminated backend (`pg_terminate_backend`, a PostgreSQL restart or crash, an idle timeout) says
+    so and closes its socket; asyncpg reads that while the connection sits in the pool and marks it
+    closed. Raising here makes the pool discard it and check out a fresh connection instead, once, before
+    the unit of work has sent anything. This replaces `pool_pre_ping`, which costs three round trips per
+    checkout on asyncpg (BEGIN, a ping, ROLLBACK). A connection that breaks after its transaction began
+    is not retried: the server rolls that transaction back, the request fails with a 503, and the client
+    retries it with its Idempotency-Key, so a half-done write (or a commit cut off) is never replayed here.
+    """
+    if isinstance(dbapi_connection, AdaptedConnection) and dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("the server closed this pooled connection")
 
 
 Outcome = Callable[["UnitOfWork"], Awaitable[None]]
