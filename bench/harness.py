@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import secrets
+import shutil
 import signal
 import socket
 import statistics
@@ -22,6 +24,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -104,14 +107,34 @@ def free_port() -> int:
         return port
 
 
+SERVERS = ("uvicorn", "granian")
+
+
+def server_command(server: str, port: int, workers: int) -> list[str]:
+    """How to start the app: `tsunagari serve` (uvicorn), or granian on the same app factory.
+
+    `tsunagari serve` with configured URLs only exports the settings to the environment and hands the
+    factory to uvicorn; granian is given the same factory, environment and worker count.
+    """
+    if server == "uvicorn":
+        return [sys.executable, "-m", "commands.cli", "serve", "--port", str(port)]
+    if server == "granian":
+        return [
+            *(sys.executable, "-m", "granian", "--interface", "asgi", "--factory"),
+            *("--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)),
+            *("--no-access-log", "--log-level", "warning", "api.app:create_app"),
+        ]
+    raise ValueError(f"unknown server {server!r}; one of {', '.join(SERVERS)}")
+
+
 @contextmanager
-def running_server(settings: Settings) -> Iterator[str]:
+def running_server(settings: Settings, server: str = "uvicorn") -> Iterator[str]:
     port = free_port()
     env = {**os.environ, **env_for_children(settings), "TSUNAGARI_PORT": str(port)}
     log_path = os.path.join(tempfile.gettempdir(), "tsunagari-bench-server.log")
     log_file = open(log_path, "w")  # noqa: SIM115 - closed when the server stops
     process = subprocess.Popen(
-        [sys.executable, "-m", "commands.cli", "serve", "--port", str(port)],
+        server_command(server, port, settings.workers),
         env=env,
         stdout=log_file,
         stderr=subprocess.STDOUT,
@@ -124,6 +147,8 @@ def running_server(settings: Settings) -> Iterator[str]:
                 if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
+                if process.poll() is not None:
+                    raise RuntimeError(f"the server exited ({process.returncode}); see {log_path}") from None
                 time.sleep(0.2)
         else:
             raise TimeoutError("server did not start")
@@ -189,3 +214,78 @@ async def run_load(
     if error_codes:
         print(f"  errors by code: {dict(error_codes)}")
     return LoadResult(requests, errors, seconds, latencies)
+
+
+WRK_THREADS = 2
+WRK_TIMEOUT_S = 60  # wrk's default (2 s) would drop the slow tail from the percentiles as "timeouts"
+
+
+def wrk_output(base: str, path: str, connections: int, seconds: int, lines: list[str]) -> str:
+    """wrk's report of `seconds` of load on `path` from the request lines (format in wrk/replay.lua)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as handle:
+        handle.write("\n".join(lines) + "\n")
+    script = Path(__file__).parent / "wrk" / "replay.lua"
+    env = {**os.environ, "REQUESTS": handle.name, "THREADS": str(WRK_THREADS)}
+    try:
+        return subprocess.run(
+            [
+                shutil.which("wrk") or "wrk",
+                *(f"-t{WRK_THREADS}", f"-c{connections}", f"-d{seconds}s", f"--timeout={WRK_TIMEOUT_S}s"),
+                *("--latency", "-s", str(script), base + path),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(handle.name)
+
+
+_WRK_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    requests: int
+    per_second: float
+    p50_ms: float
+    p99_ms: float
+    failed: int  # responses other than 2xx/3xx, and socket errors
+
+    @classmethod
+    def parse(cls, output: str) -> WrkResult:
+        def latency(percent: str) -> float:
+            found = re.search(rf"^\s*{percent}%\s+([\d.]+)(us|ms|s|m|h)\s*$", output, re.MULTILINE)
+            return float(found[1]) * _WRK_UNITS_MS[found[2]] if found else float("nan")
+
+        requests = re.search(r"(\d+) requests in", output)
+        rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+        non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+        sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+        return cls(
+            requests=int(requests[1]) if requests else 0,
+            per_second=float(rate[1]) if rate else 0.0,
+            p50_ms=latency("50"),
+            p99_ms=latency("99"),
+            failed=(int(non_2xx[1]) if non_2xx else 0) + (sum(map(int, sockets.groups())) if sockets else 0),
+        )
+
+
+ABSENT = "-"  # an empty field of a request line
+
+
+async def send_line(client: httpx.AsyncClient, line: str) -> httpx.Response:
+    """Send one request line as wrk/replay.lua would (same fields, same headers)."""
+    method, path, key_id, stamp, signature, key, token, body = line.split("\t")
+    headers = {"Content-Type": "application/json"}
+    if key_id != ABSENT:
+        headers["Tsunagari-Key-Id"] = key_id
+        headers["Tsunagari-Timestamp"] = stamp
+        headers["Tsunagari-Signature"] = signature
+    if key != ABSENT:
+        headers["Idempotency-Key"] = key
+    if token != ABSENT:
+        headers["Authorization"] = f"Bearer {token}"
+    content = None if body == ABSENT else body.encode()
+    return await client.request(method, path, headers=headers, content=content)

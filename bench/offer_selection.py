@@ -72,6 +72,24 @@ def trained_model(offer_ids: list[uuid.UUID], rng: np.random.Generator) -> Linea
     return LinearModel().learned(observations)
 
 
+async def install_policy(url: str, offer_ids: list[uuid.UUID], now: datetime) -> LinearModel:
+    """A learned policy version in which every offer has its own model, so scoring is real work."""
+    model = trained_model(offer_ids, np.random.default_rng(7))
+    db = Database(create_engine(url, 2))
+    async with db.unit_of_work() as uow:
+        uow.session.add(
+            OfferPolicyVersion(
+                version=1,
+                created_at=now,
+                model=model.to_bytes(),
+                observations=model.observations,
+                decisions_learned=0,
+            )
+        )
+    await db.dispose()
+    return model
+
+
 def policy_alone(model: LinearModel, offer_ids: list[uuid.UUID], decisions: int) -> tuple[float, float]:
     scorer = Scorer(model, PROGRAM.selection)
     rng = np.random.default_rng(1)
@@ -102,19 +120,7 @@ async def main() -> None:
     members = await copy_members(connection, args.members, now)
     await connection.close()
     offer_ids = await load_offers(url, args.offers, now)
-    model = trained_model(offer_ids, np.random.default_rng(7))
-    db = Database(create_engine(url, 2))
-    async with db.unit_of_work() as uow:
-        uow.session.add(
-            OfferPolicyVersion(
-                version=1,
-                created_at=now,
-                model=model.to_bytes(),
-                observations=model.observations,
-                decisions_learned=0,
-            )
-        )
-    await db.dispose()
+    model = await install_policy(url, offer_ids, now)
     p50, p99 = policy_alone(model, offer_ids, 2_000)
     print(
         f"policy alone, {args.offers} candidates, {PROGRAM.slots} slots: "

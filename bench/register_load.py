@@ -11,16 +11,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import secrets
 import shutil
-import subprocess
-import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import msgspec
@@ -29,11 +26,11 @@ from sqlalchemy import insert
 from accounts.device_secrets import device_code_secret, new_device_salt
 from accounts.rules import new_card_number
 from accounts.tables import Member, MemberDevice
-from bench.harness import LoadResult, bench_settings, fresh_database, run_load, running_server
-from domain.clock import SystemClock
+from bench.harness import LoadResult, bench_settings, fresh_database, run_load, running_server, wrk_output
+from domain.clock import Clock, SystemClock
 from domain.ids import new_id
 from domain.tokens import Audience, issue_access_token
-from infra.db import Database, create_engine
+from infra.db import Database, UnitOfWork, create_engine
 from infra.settings import Settings
 from points.member_codes import member_code
 from stores.pos_signature import canonical_request, sign
@@ -61,52 +58,78 @@ def sale_body(receipt_id: str, sold_at: datetime, total: int) -> dict[str, objec
     }
 
 
+@dataclass(frozen=True)
+class Shopper:
+    member_id: uuid.UUID
+    card: str
+    device_secrets: tuple[bytes, ...]  # by device slot, from 0
+
+
+async def seed_terminals(uow: UnitOfWork, clock: Clock, terminal_key: str) -> list[tuple[str, str]]:
+    """TERMINALS terminals (key id, secret), four per store: terminals 4s..4s+3 belong to store s."""
+    terminals = []
+    for n in range(TERMINALS // 4):
+        store = await create_store(
+            uow,
+            clock,
+            StoreDraft(
+                code=f"BENCH-{n:03d}",
+                name=f"Bench {n}",
+                address="Tokyo",
+                latitude=35.68,
+                longitude=139.76,
+            ),
+        )
+        for register_no in range(4):
+            created = await create_terminal(
+                uow, clock, terminal_key, store.id, TerminalDraft(name=f"R{register_no}")
+            )
+            terminals.append((created.key_id, created.secret))
+    return terminals
+
+
+async def seed_shoppers(
+    uow: UnitOfWork, code_key: str, count: int, now: datetime, slots: int = 1, label: str = "bench"
+) -> list[Shopper]:
+    """Members with `slots` logged-in devices each, so the bench can compute their rotating codes."""
+    shoppers, member_rows, device_rows = [], [], []
+    for n in range(count):
+        member_id, card = new_id(), new_card_number()
+        member_rows.append(
+            {
+                "id": member_id,
+                "card_number": card,
+                "email": f"{label}{n}@example.jp",
+                "password_hash": "x",
+                "display_name": f"Bench {n}",
+                "time_zone": "Asia/Tokyo",
+                "locale": "ja-JP",
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        salts = [new_device_salt() for _ in range(slots)]
+        device_rows += [
+            {"member_id": member_id, "slot": slot, "secret_salt": salt, "created_at": now}
+            for slot, salt in enumerate(salts)
+        ]
+        secrets = tuple(
+            device_code_secret(code_key, member_id, slot, salt) for slot, salt in enumerate(salts)
+        )
+        shoppers.append(Shopper(member_id, card, secrets))
+    await uow.session.execute(insert(Member), member_rows)
+    await uow.session.execute(insert(MemberDevice), device_rows)
+    return shoppers
+
+
 async def seed(
     url: str, terminal_key: str, code_key: str, members: int
-) -> tuple[list[tuple[str, str]], list[tuple[uuid.UUID, str, bytes]]]:
+) -> tuple[list[tuple[str, str]], list[Shopper]]:
     db = Database(create_engine(url, pool_size=2))
     clock = SystemClock()
-    now = clock.now()
-    terminals = []
-    shoppers = []
     async with db.unit_of_work() as uow:
-        for n in range(TERMINALS // 4):
-            store = await create_store(
-                uow,
-                clock,
-                StoreDraft(
-                    code=f"BENCH-{n:03d}",
-                    name=f"Bench {n}",
-                    address="Tokyo",
-                    latitude=35.68,
-                    longitude=139.76,
-                ),
-            )
-            for register_no in range(4):
-                created = await create_terminal(
-                    uow, clock, terminal_key, store.id, TerminalDraft(name=f"R{register_no}")
-                )
-                terminals.append((created.key_id, created.secret))
-        member_rows, device_rows = [], []
-        for n in range(members):
-            member_id, card, salt = new_id(), new_card_number(), new_device_salt()
-            member_rows.append(
-                {
-                    "id": member_id,
-                    "card_number": card,
-                    "email": f"bench{n}@example.jp",
-                    "password_hash": "x",
-                    "display_name": f"Bench {n}",
-                    "time_zone": "Asia/Tokyo",
-                    "locale": "ja-JP",
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
-            device_rows.append({"member_id": member_id, "slot": 0, "secret_salt": salt, "created_at": now})
-            shoppers.append((member_id, card, device_code_secret(code_key, member_id, 0, salt)))
-        await uow.session.execute(insert(Member), member_rows)
-        await uow.session.execute(insert(MemberDevice), device_rows)
+        terminals = await seed_terminals(uow, clock, terminal_key)
+        shoppers = await seed_shoppers(uow, code_key, members, clock.now())
     await db.dispose()
     return terminals, shoppers
 
@@ -142,10 +165,10 @@ async def main() -> None:
             if n % 3:
                 # Shoppers of a store stay at that store: one code at two stores at once is refused.
                 store_no = terminal_no // 4
-                _, card, device_secret = shoppers[
+                shopper = shoppers[
                     store_no + len(terminals) // 4 * rng.randrange(len(shoppers) * 4 // len(terminals))
                 ]
-                body["member_code"] = member_code(card, 0, device_secret, now)
+                body["member_code"] = member_code(shopper.card, 0, shopper.device_secrets[0], now)
             raw = json.dumps(body).encode()
             stamp = str(int(now.timestamp()))
             headers = {
@@ -171,7 +194,7 @@ async def main() -> None:
             timedelta(hours=2),
             0,
         )[0]
-        for member_id, _, _ in shoppers
+        for member_id in (shopper.member_id for shopper in shoppers)
     ]
 
     async def read_points(client: httpx.AsyncClient, n: int) -> httpx.Response:
@@ -203,12 +226,9 @@ async def main() -> None:
         print(result.line(label))
 
 
-WRK_THREADS = 2
-
-
 def purchase_lines(
     terminals: list[tuple[str, str]],
-    shoppers: list[tuple[uuid.UUID, str, bytes]],
+    shoppers: list[Shopper],
     concurrency: int,
     count: int,
     tag: str,
@@ -222,7 +242,7 @@ def purchase_lines(
         key_id, secret = terminals[n % concurrency]
         body = sale_body(f"W-{tag}-{n}", now, rng.randrange(300, 20_000))
         if n % 3:
-            body["member_code"] = shoppers[rng.randrange(len(shoppers))][1]
+            body["member_code"] = shoppers[rng.randrange(len(shoppers))].card
         raw = json.dumps(body, separators=(",", ":"))
         signature = sign(secret, canonical_request("POST", "/v1/pos/purchases", stamp, raw.encode()))
         lines.append(
@@ -232,27 +252,7 @@ def purchase_lines(
 
 
 def wrk(base: str, path: str, connections: int, seconds: int, lines: list[str]) -> str:
-    with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as handle:
-        handle.write("\n".join(lines) + "\n")
-    script = Path(__file__).parent / "wrk" / "replay.lua"
-    env = {**os.environ, "REQUESTS": handle.name, "THREADS": str(WRK_THREADS)}
-    out = subprocess.run(
-        [
-            shutil.which("wrk") or "wrk",
-            f"-t{WRK_THREADS}",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--latency",
-            "-s",
-            str(script),
-            base + path,
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    os.unlink(handle.name)
+    out = wrk_output(base, path, connections, seconds, lines)
     keep = ("Requests/sec", " 50%", " 99%", "Non-2xx", "requests in")
     return "\n".join(line for line in out.splitlines() if any(k in line for k in keep))
 
@@ -260,7 +260,7 @@ def wrk(base: str, path: str, connections: int, seconds: int, lines: list[str]) 
 async def with_wrk(
     settings: Settings,
     terminals: list[tuple[str, str]],
-    shoppers: list[tuple[uuid.UUID, str, bytes]],
+    shoppers: list[Shopper],
     tokens: list[str],
     seconds: int,
 ) -> None:

@@ -44,7 +44,14 @@ async def campaign_now(client: httpx.AsyncClient, staff: dict[str, Any], **field
 
 
 def targets(fcm: LocalFcmServer, campaign_id: str) -> list[str]:
-    return [m["target"] for m in fcm.messages() if m["data"]["campaign_id"] == campaign_id]
+    """Every message's target for the campaign: the local server lists at most 1,000 a time, and the
+    control-group test sends about that many, so it is read in pages."""
+    found: list[str] = []
+    after = 0
+    while page := httpx.get(f"{fcm.url}/_local/messages", params={"after": after}).json():
+        found += [m["target"] for m in page if m["data"]["campaign_id"] == campaign_id]
+        after = page[-1]["seq"]
+    return found
 
 
 async def test_caps_count_campaigns_per_member_in_their_own_day_and_week(
