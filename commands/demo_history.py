@@ -50,6 +50,7 @@ from push.policy import PushPolicy
 from push.profiles import refresh_profiles
 from stores.tables import Store, Terminal
 from timeline.population import refresh_population
+from timeline.recording import fold_pending
 
 # A year. (Points last a year to the month's end, so none of the year's have expired yet; the expiry
 # job still runs as the worker runs it, at each month's start.)
@@ -187,6 +188,7 @@ async def seed_history(
     campaign_at = campaign_day + timedelta(hours=WINDOW_HOURS[0]) - SCHEDULED_BEFORE
     month_starts = set(_month_starts(start, now, time_zone))
     for chunk_start, chunk_end in _chunks(start, now, sorted({*month_starts, campaign_at})):
+        await fold_pending(db)  # what the worker keeps doing: the members' traits follow their events
         if chunk_start in month_starts:
             await expire_due(db, chunk_start)
             await learn_rewards(db, programs.offers, chunk_start)
@@ -229,6 +231,7 @@ async def _wrap_up(db: Database, programs: Programs, now: datetime) -> None:
             if ends_at <= now:
                 await change_state(uow, rules, offer_id, OfferState.ENDED, ends_at)
     await expire_due(db, now)
+    await fold_pending(db)
     await learn_rewards(db, programs.offers, now)
     await refresh_population(db, now)
     await refresh_profiles(db, programs.points, now)

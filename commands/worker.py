@@ -36,6 +36,7 @@ from push.upkeep import finish_campaigns, recover_lost_claims, retire_addresses
 from timeline.export import purge_receipts
 from timeline.partitions import ensure_partitions
 from timeline.population import refresh_population
+from timeline.recording import fold_pending
 from timeline.rules import MAX_EVENT_AGE
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,8 @@ JOBS = (
         lambda c: purge_receipts(c.db, c.clock.now() - MAX_EVENT_AGE - timedelta(days=1)),
     ),
     Job("timeline.partitions", timedelta(hours=12), _partitions),
+    # Members' trait inputs trail their events by about this period (timeline.recording).
+    Job("timeline.fold_traits", timedelta(seconds=1), lambda c: fold_pending(c.db)),
     Job("timeline.population", timedelta(hours=1), lambda c: refresh_population(c.db, c.clock.now())),
     # Drawing a campaign profiles the members without a profile itself; this keeps the rest current.
     Job(

@@ -13,8 +13,21 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import Integer, LargeBinary, String, delete, select, text
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    bindparam,
+    delete,
+    func,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapped, mapped_column
@@ -67,6 +80,45 @@ def request_digest(method: str, path: str, body: bytes) -> bytes:
     return hashlib.sha256(method.upper().encode() + b"\n" + path.encode() + b"\n" + body).digest()
 
 
+# The claim waits at most LOCK_WAIT for a concurrent holder of the key, and only the claim: the limit
+# is set in the statement before its row is inserted, and lifted in RETURNING once it is (or, when the
+# key was taken, by the read of the stored response).
+_NO_LOCK_WAIT_LIMIT = func.set_config("lock_timeout", "0", True)
+# Core statements on the table, built once: no ORM unit of work on the hot path.
+_KEYS = cast(Table, IdempotencyRecord.__table__)
+_THIS_KEY = (_KEYS.c.scope == bindparam("key_scope"), _KEYS.c.key == bindparam("key_name"))
+_CLAIM = (
+    pg_insert(_KEYS)
+    .from_select(
+        ["scope", "key", "request_digest", "status_code", "response_body", "created_at", "expires_at"],
+        select(
+            bindparam("key_scope", type_=String),
+            bindparam("key_name", type_=String),
+            bindparam("digest", type_=LargeBinary),
+            literal(0, Integer),
+            literal(b"", LargeBinary),
+            bindparam("claimed_at", type_=DateTime(timezone=True)),
+            bindparam("free_at", type_=DateTime(timezone=True)),
+        ).where(func.set_config("lock_timeout", bindparam("lock_wait", type_=String), True).is_not(None)),
+    )
+    .on_conflict_do_nothing()
+    .returning(_KEYS.c.key, _NO_LOCK_WAIT_LIMIT)
+)
+_STORED = select(
+    _KEYS.c.request_digest,
+    _KEYS.c.status_code,
+    _KEYS.c.response_body,
+    _KEYS.c.expires_at,
+    _NO_LOCK_WAIT_LIMIT,
+).where(*_THIS_KEY)
+_FREE_EXPIRED = delete(_KEYS).where(*_THIS_KEY)
+_STORE_RESPONSE = (
+    update(_KEYS)
+    .where(*_THIS_KEY)
+    .values(status_code=bindparam("answer_status"), response_body=bindparam("answer_body"))
+)
+
+
 async def once(
     uow: UnitOfWork,
     scope: str,
@@ -76,49 +128,32 @@ async def once(
     ttl: timedelta,
     effect: Callable[[], Awaitable[tuple[int, bytes]]],
 ) -> StoredResponse:
-    """Run `effect` at most once per (scope, key) and return its (status, body), or the stored one."""
-    # Waiting for a concurrent holder of the key is bounded; past it the caller is told to retry.
-    await uow.session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'"))
+    """Run `effect` at most once per (scope, key) and return its (status, body), or the stored one.
+
+    Two round trips of its own: the claim before the effect, the response stored after it.
+    """
+    named = {"key_scope": scope, "key_name": key}
     try:
         claimed = await uow.session.execute(
-            pg_insert(IdempotencyRecord)
-            .values(
-                scope=scope,
-                key=key,
-                request_digest=digest,
-                status_code=0,
-                response_body=b"",
-                created_at=now,
-                expires_at=now + ttl,
-            )
-            .on_conflict_do_nothing()
-            .returning(IdempotencyRecord.key)
+            _CLAIM,
+            {**named, "digest": digest, "claimed_at": now, "free_at": now + ttl, "lock_wait": LOCK_WAIT},
         )
     except DBAPIError as error:
         if getattr(error.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
             raise RequestInProgress(retry_after_s=RETRY_AFTER_S) from error
         raise
-    await uow.session.execute(text("SET LOCAL lock_timeout = 0"))
-    if claimed.scalar_one_or_none() is None:
-        stored = (
-            await uow.session.execute(
-                select(IdempotencyRecord).where(
-                    IdempotencyRecord.scope == scope, IdempotencyRecord.key == key
-                )
-            )
-        ).scalar_one()
+    if claimed.first() is None:
+        stored = (await uow.session.execute(_STORED, named)).one_or_none()
+        if stored is None:  # purged (past its lifetime) since the claim met it: the key is free
+            return await once(uow, scope, key, digest, now, ttl, effect)
         if stored.expires_at <= now:  # past its lifetime and not purged yet: the key is free again
-            await uow.session.delete(stored)
-            await uow.session.flush()
+            await uow.session.execute(_FREE_EXPIRED, named)
             return await once(uow, scope, key, digest, now, ttl, effect)
         if stored.request_digest != digest:
             raise IdempotencyKeyReused()
         return StoredResponse(stored.status_code, stored.response_body, replayed=True)
     status_code, body = await effect()
-    record = await uow.session.get(IdempotencyRecord, (scope, key))
-    assert record is not None
-    record.status_code = status_code
-    record.response_body = body
+    await uow.session.execute(_STORE_RESPONSE, {**named, "answer_status": status_code, "answer_body": body})
     return StoredResponse(status_code, body, replayed=False)
 
 

@@ -1,4 +1,10 @@
-"""Authenticating signed POS terminal requests; and what a terminal may ask about itself."""
+"""Authenticating signed POS terminal requests; and what a terminal may ask about itself.
+
+Terminals are cached per process with the store catalogue version (`store_catalog_version`, bumped by
+triggers in the transaction of every change to a store and to a terminal's credentials or enabled
+state, whoever makes it), so a signed request costs one small read when nothing changed, and a disabled
+terminal or store is refused from the next request on, in every process.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 
 from redis.exceptions import RedisError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from domain.clock import Clock
 from infra.db import UnitOfWork
@@ -29,7 +35,7 @@ from stores.pos_signature import (
 )
 from stores.rules import accepts_pos_requests
 from stores.schemas import Heartbeat, TerminalIdentity
-from stores.tables import Store, Terminal
+from stores.tables import Store, StoreCatalogVersion, Terminal
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +48,35 @@ class SignedRequest:
     key_id: str | None
     timestamp: str | None
     signature: str | None
+
+
+@dataclass(frozen=True)
+class _KnownTerminal:
+    """What authenticating a terminal needs, as of a store catalogue version."""
+
+    terminal_id: uuid.UUID
+    store_id: uuid.UUID
+    key_id: str
+    secret_salt: bytes
+    secret_digest: bytes
+    accepts_requests: bool
+
+
+_CATALOG_VERSION = select(StoreCatalogVersion.version).where(StoreCatalogVersion.id == 1)
+_TERMINAL = (
+    select(
+        Terminal.id,
+        Terminal.store_id,
+        Terminal.key_id,
+        Terminal.secret_salt,
+        Terminal.secret_digest,
+        Terminal.disabled_at,
+        Store.status,
+        Store.archived_at,
+    )
+    .join(Store, Store.id == Terminal.store_id)
+    .where(Terminal.key_id == bindparam("key_id"))
+)
 
 
 @dataclass(frozen=True)
@@ -59,22 +94,17 @@ class PosAuthenticator:
         self._skew_s = skew_s
         self._redis = redis
         self._clock = clock
+        self._version: int | None = None
+        self._terminals: dict[str, _KnownTerminal] = {}  # by key id, as of `_version`
 
     async def authenticate(self, uow: UnitOfWork, request: SignedRequest) -> AuthenticatedTerminal:
         if not (request.key_id and request.timestamp and request.signature):
             raise PosSignatureMissing()
         if not timestamp_within(request.timestamp, self._clock.now(), self._skew_s):
             raise PosTimestampOutOfWindow(server_time=int(self._clock.now().timestamp()))
-        found = (
-            await uow.session.execute(
-                select(Terminal, Store)
-                .join(Store, Store.id == Terminal.store_id)
-                .where(Terminal.key_id == request.key_id)
-            )
-        ).one_or_none()
-        if found is None:
+        terminal = await self._terminal(uow, request.key_id)
+        if terminal is None:
             raise PosTerminalUnknown()
-        terminal, store = found
         secret = derive_terminal_secret(self._terminal_key, terminal.key_id, terminal.secret_salt)
         if secret_digest(secret) != terminal.secret_digest:
             log.error(
@@ -86,12 +116,39 @@ class PosAuthenticator:
         )
         if not signature_matches(secret, canonical, request.signature):
             raise PosSignatureInvalid()
-        if not accepts_pos_requests(
-            store.status, store.archived_at is not None, terminal.disabled_at is not None
-        ):
+        if not terminal.accepts_requests:
             raise PosTerminalDisabled()
         await self._refuse_replay(terminal.key_id, request.signature)
-        return AuthenticatedTerminal(terminal_id=terminal.id, store_id=store.id, key_id=terminal.key_id)
+        return AuthenticatedTerminal(
+            terminal_id=terminal.terminal_id, store_id=terminal.store_id, key_id=terminal.key_id
+        )
+
+    async def _terminal(self, uow: UnitOfWork, key_id: str) -> _KnownTerminal | None:
+        """The terminal with `key_id`, from the cache while the catalogue version stays the same. The
+        version is read first, so what is cached is never older than the version it is cached under."""
+        # Requests of this process interleave at each await: one that read an older version may be
+        # loading while another has moved the cache on; it uses what it loaded but does not cache it.
+        version = (await uow.session.execute(_CATALOG_VERSION)).scalar_one_or_none() or 0
+        if version != self._version:
+            self._version, self._terminals = version, {}
+        known = self._terminals.get(key_id)
+        if known is None:
+            row = (await uow.session.execute(_TERMINAL, {"key_id": key_id})).one_or_none()
+            if row is None:
+                return None  # unknown key ids are not cached: anyone can send those
+            known = _KnownTerminal(
+                terminal_id=row.id,
+                store_id=row.store_id,
+                key_id=row.key_id,
+                secret_salt=row.secret_salt,
+                secret_digest=row.secret_digest,
+                accepts_requests=accepts_pos_requests(
+                    row.status, row.archived_at is not None, row.disabled_at is not None
+                ),
+            )
+            if self._version == version:
+                self._terminals[key_id] = known
+        return known
 
     async def _refuse_replay(self, key_id: str, signature: str) -> None:
         """Each signature is accepted once while its timestamp is in the window.

@@ -7,7 +7,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from domain.clock import Clock
 from domain.geo import validate_polygon
@@ -35,7 +34,7 @@ from stores.schemas import (
     TerminalPage,
     TerminalView,
 )
-from stores.tables import Store, StoreCatalogVersion, Terminal
+from stores.tables import Store, Terminal
 
 
 def store_view(store: Store) -> StoreView:
@@ -88,7 +87,6 @@ async def create_store(uow: UnitOfWork, clock: Clock, draft: StoreDraft) -> Stor
         updated_at=now,
     )
     await uow.add_unique(store, StoreCodeTaken(f"store code {draft.code} is taken"))
-    await bump_catalog_version(uow)
     return store_view(store)
 
 
@@ -109,15 +107,6 @@ def _checked_polygon(vertices: list[tuple[float, float]] | None) -> list[list[fl
         return [[lat, lon] for lat, lon in validate_polygon(vertices)]
     except ValueError as error:
         raise InvalidPolygon(str(error)) from error
-
-
-async def bump_catalog_version(uow: UnitOfWork) -> None:
-    statement = pg_insert(StoreCatalogVersion).values(id=1, version=1)
-    await uow.session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["id"], set_={"version": StoreCatalogVersion.version + 1}
-        )
-    )
 
 
 async def list_stores(uow: UnitOfWork, cursor: str | None, limit: int) -> StorePage:
@@ -145,7 +134,6 @@ async def update_store(
         if value is not None:
             setattr(store, field, checks.get(field, lambda v: v)(value))
     store.updated_at = clock.now()
-    await bump_catalog_version(uow)
     return store_view(store)
 
 
@@ -155,7 +143,6 @@ async def archive_store(uow: UnitOfWork, clock: Clock, store_id: uuid.UUID) -> N
     now = clock.now()
     store.archived_at = now
     store.updated_at = now
-    await bump_catalog_version(uow)
     await uow.session.execute(
         update(Terminal)
         .where(Terminal.store_id == store.id, Terminal.disabled_at.is_(None))

@@ -44,8 +44,9 @@ class Store(Base):
 
 
 class StoreCatalogVersion(Base):
-    """One row, bumped in the transaction of every store change: processes caching the store catalogue
-    (the nearest-store index) compare it to know when to rebuild, consistently with what they read."""
+    """One row, bumped by triggers in the transaction of every change to stores and to terminals'
+    credentials (migrations 0010, 0011): processes caching the store catalogue (the nearest-store index)
+    or terminals compare it to know when to reload, consistently with what they read."""
 
     __tablename__ = "store_catalog_version"
 

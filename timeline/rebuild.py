@@ -1,8 +1,10 @@
 """Recompute every member's trait inputs from the timeline, with the same pure folds as recording.
 
 Members are rebuilt in small batches, each in its own transaction holding the batch's counter rows
-locked: an event recorded concurrently for one of them waits for the rebuild and then folds into the
-rebuilt counters, so nothing is lost or counted twice while traffic continues.
+locked. A rebuild folds the events that are no longer queued for folding (timeline.recording), read in
+one statement, so in one snapshot with the queue: an event still queued then, or recorded afterwards,
+is left to the worker, which folds it into the rebuilt counters once the rebuild commits (it locks the
+same rows first). Nothing is lost or counted twice while traffic continues.
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ import uuid
 from collections.abc import Callable
 
 import msgspec
-from sqlalchemy import delete, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from domain.clock import Clock
 from infra.db import Database, UnitOfWork
 from timeline.recording import ActivitySums, add_daily_activity, add_to_sums
-from timeline.tables import MemberDailyActivity, MemberTraitCounters, TimelineEvent
+from timeline.tables import MemberDailyActivity, MemberTraitCounters, PendingTraitFold, TimelineEvent
 from timeline.traits import TraitCounters, daily_delta
 
 MEMBERS_PER_BATCH = 200
@@ -74,7 +76,10 @@ async def _rebuild_batch(uow: UnitOfWork, member_ids: list[uuid.UUID], clock: Cl
             TimelineEvent.store_id,
             TimelineEvent.properties,
         )
-        .where(TimelineEvent.member_id.in_(member_ids))
+        .where(
+            TimelineEvent.member_id.in_(member_ids),
+            ~exists().where(PendingTraitFold.event_id == TimelineEvent.id),
+        )
         .execution_options(yield_per=5000)
     )
     async for member_id, kind, occurred_at, store_id, properties in events:

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import msgspec
 from sqlalchemy import ColumnElement, ColumnExpressionArgument, Select, delete, exists, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -18,7 +17,7 @@ from infra.db import UnitOfWork
 from stores.tables import Store
 from timeline.errors import InvalidTimeRange
 from timeline.population import population_hours
-from timeline.recording import activity_of, entry_of, record_many
+from timeline.recording import entry_of, record_many, trait_inputs
 from timeline.rules import REJECTION_DETAIL, EventDraft, EventRejection, client_event_rejection
 from timeline.schemas import (
     BatchResult,
@@ -30,8 +29,14 @@ from timeline.schemas import (
     TimelineFilter,
     TimelinePage,
 )
-from timeline.tables import AppEventReceipt, MemberDailyActivity, MemberTraitCounters, TimelineEvent
-from timeline.traits import DailyActivity, MemberTraits, TraitCounters, compute_traits
+from timeline.tables import (
+    AppEventReceipt,
+    MemberDailyActivity,
+    MemberTraitCounters,
+    PendingTraitFold,
+    TimelineEvent,
+)
+from timeline.traits import MemberTraits, compute_traits
 
 TRAIT_HISTORY = timedelta(days=366)
 # Pages are read as plain rows: building ORM objects for them would only cost time.
@@ -232,49 +237,21 @@ async def member_traits(
     uow: UnitOfWork, member_id: uuid.UUID, time_zone: str, now: datetime
 ) -> MemberTraitsView:
     """Traits as of `now`: lifetime counters plus at most a year of daily rows, never the raw history."""
-    counters = await _counters(uow, member_id)
-    activity = await uow.session.execute(
-        select(MemberDailyActivity).where(
-            MemberDailyActivity.member_id == member_id, MemberDailyActivity.day > (now - TRAIT_HISTORY).date()
-        )
-    )
-    rows = [activity_of(row) for row in activity.scalars()]
-    traits = compute_traits(counters, rows, now, time_zone, await population_hours(uow))
-    return MemberTraitsView(member_id=member_id, time_zone=time_zone, traits=traits)
+    traits = await traits_of_members(uow, {member_id: time_zone}, now)
+    return MemberTraitsView(member_id=member_id, time_zone=time_zone, traits=traits[member_id])
 
 
 async def traits_of_members(
     uow: UnitOfWork, zones: dict[uuid.UUID, str], now: datetime
 ) -> dict[uuid.UUID, MemberTraits]:
-    """Traits of many members at once (three queries), each in their own time zone."""
-    member_ids = list(zones)
-    stored = await uow.session.execute(
-        select(MemberTraitCounters.member_id, MemberTraitCounters.counters).where(
-            MemberTraitCounters.member_id.in_(member_ids)
-        )
-    )
-    counters = {member_id: msgspec.convert(doc, TraitCounters) for member_id, doc in stored}
-    activity: dict[uuid.UUID, list[DailyActivity]] = {}
-    rows = await uow.session.execute(
-        select(MemberDailyActivity).where(
-            MemberDailyActivity.member_id.in_(member_ids),
-            MemberDailyActivity.day > (now - TRAIT_HISTORY).date(),
-        )
-    )
-    for row in rows.scalars():
-        activity.setdefault(row.member_id, []).append(activity_of(row))
+    """Traits of many members at once (two queries), each in their own time zone, with every event
+    recorded so far (also those the worker has not folded yet)."""
+    inputs = await trait_inputs(uow, list(zones), (now - TRAIT_HISTORY).date())
     population = await population_hours(uow)
     return {
-        member_id: compute_traits(
-            counters.get(member_id, TraitCounters()), activity.get(member_id, []), now, zone, population
-        )
+        member_id: compute_traits(*inputs[member_id], now, zone, population)
         for member_id, zone in zones.items()
     }
-
-
-async def _counters(uow: UnitOfWork, member_id: uuid.UUID) -> TraitCounters:
-    stored = await uow.session.get(MemberTraitCounters, member_id)
-    return TraitCounters() if stored is None else msgspec.convert(stored.counters, TraitCounters)
 
 
 async def forget_member(uow: UnitOfWork, member_id: uuid.UUID) -> None:
@@ -282,7 +259,7 @@ async def forget_member(uow: UnitOfWork, member_id: uuid.UUID) -> None:
     await uow.session.execute(
         update(TimelineEvent).where(TimelineEvent.member_id == member_id).values(properties={})
     )
-    for table in (AppEventReceipt, MemberDailyActivity, MemberTraitCounters):
+    for table in (AppEventReceipt, PendingTraitFold, MemberDailyActivity, MemberTraitCounters):
         await uow.session.execute(delete(table).where(table.member_id == member_id))
 
 

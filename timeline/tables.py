@@ -103,6 +103,20 @@ class MemberTraitCounters(Base):
     updated_at: Mapped[datetime]
 
 
+class PendingTraitFold(Base):
+    """An event recorded (in its fact's transaction) but not yet folded into its member's trait inputs.
+
+    The worker folds queued events after commit (timeline.recording.fold_pending) and deletes their
+    rows in the same transaction, so each event is folded exactly once.
+    """
+
+    __tablename__ = "pending_trait_folds"
+
+    event_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    occurred_at: Mapped[datetime]  # with the id, the event's key in the partitioned log
+    member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+
+
 class PopulationEngagement(Base):
     """Everyone's engagement per UTC hour of the week (the members' histograms summed), one row
     refreshed by the worker: what a member with few signals of their own is blended toward."""

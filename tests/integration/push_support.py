@@ -29,6 +29,7 @@ from push.policy import PushPolicy
 from push.profiles import refresh_profiles
 from push.tables import Delivery, DeliveryState
 from tests.integration.factories import bearer
+from timeline.recording import fold_pending
 
 # Tests send through FCM one message at a time in claims of a few, so a test sees every step.
 TEST_POLICY = PushPolicy(global_control_percent=1, default_quiet_hours=None, concurrency=10, claim_batch=50)
@@ -168,12 +169,15 @@ async def lift_pause(redis: RedisKeys) -> None:
 
 
 async def draw(db: Database, clock: Clock, settings: Settings, policy: PushPolicy = TEST_POLICY) -> int:
-    """The worker's drawing job: scheduled campaigns' audiences into deliveries."""
+    """The worker's drawing job: scheduled campaigns' audiences into deliveries (with the members'
+    traits folded, as the worker folds them every second)."""
+    await fold_pending(db)
     return await materialize_campaigns(db, load_program(settings.points_program), policy, clock.now())
 
 
 async def profile_everyone(db: Database, clock: Clock, settings: Settings) -> None:
-    """The worker's hourly profile sweep."""
+    """The worker's hourly profile sweep (with the members' traits folded, as the worker keeps them)."""
+    await fold_pending(db)
     await refresh_profiles(db, load_program(settings.points_program), clock.now())
 
 

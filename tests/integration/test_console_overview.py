@@ -26,6 +26,7 @@ from tests.integration.push_support import add_members
 from tests.integration.register import Shopper, days_ago, pos, register, sale, shopper
 from tests.integration.test_check_ins import TOKYO, check_in, store_at
 from timeline.overview import DailyCount, daily_interactions
+from timeline.recording import fold_pending
 from timeline.service import traits_of_members
 from timeline.traits import LifecycleStage
 
@@ -68,6 +69,7 @@ async def test_member_counts_leave_out_erased_members_and_count_activity_in_the_
     bought = await pos(client, clock, till, PURCHASES, body)
     assert bought.status_code == 201, bought.text
     await erase(client, gone)
+    await fold_pending(db)  # as the worker does after commit
     async with db.unit_of_work() as uow:
         counts = await member_counts(uow, NOON)
         later = await member_counts(uow, NOON + timedelta(days=27))
@@ -143,6 +145,7 @@ async def test_lifecycle_stages_in_sql_agree_with_the_traits_of_every_member(
     assert old_timer.session
     await erase(client, await shopper(client))
     await add_members(db, 2, NOON)  # accounts the timeline has nothing on (e.g. imported)
+    await fold_pending(db)  # as the worker does after commit
 
     # Instants around every threshold of the rule, for each kind of member above.
     just_before = timedelta(microseconds=1)

@@ -7,7 +7,7 @@ import asyncio
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from commands.migrate import alembic_config, downgrade, upgrade
@@ -20,6 +20,17 @@ def _head() -> str:
     head = ScriptDirectory.from_config(alembic_config("postgresql://unused")).get_current_head()
     assert head is not None
     return head
+
+
+# What the models do not describe: triggers and the functions they run (their definitions).
+_TRIGGERS_AND_FUNCTIONS = text(
+    """
+    SELECT 'trigger ' || tgname || ' ON ' || CAST(tgrelid AS regclass) FROM pg_trigger WHERE NOT tgisinternal
+    UNION ALL
+    SELECT 'function ' || proname || ': ' || prosrc FROM pg_proc
+    WHERE pronamespace = CAST('public' AS regnamespace)
+    """
+)
 
 
 async def _inspect(url: str) -> tuple[set[str], str | None, list[object]]:
@@ -53,15 +64,27 @@ def test_upgrade_from_empty_matches_the_models(new_database: DatabaseFactory) ->
     )
 
 
+async def _triggers_and_functions(url: str) -> set[str]:
+    engine = create_async_engine(asyncpg_url(url))
+    try:
+        async with engine.connect() as connection:
+            return set((await connection.execute(_TRIGGERS_AND_FUNCTIONS)).scalars())
+    finally:
+        await engine.dispose()
+
+
 def test_downgrade_one_step_and_upgrade_again(new_database: DatabaseFactory) -> None:
     url = new_database.create("downgrade")
     upgrade(url)
+    at_head = asyncio.run(_triggers_and_functions(url))
     downgrade(url, "-1")
     _, revision, one_step_down = asyncio.run(_inspect(url))
     script = ScriptDirectory.from_config(alembic_config(url)).get_revision(_head())
     assert revision == script.down_revision
-    assert one_step_down != [], "the newest migration's downgrade changed nothing"
+    changed = one_step_down != [] or asyncio.run(_triggers_and_functions(url)) != at_head
+    assert changed, "the newest migration's downgrade changed nothing"
     upgrade(url)
     _, revision, differences = asyncio.run(_inspect(url))
     assert revision == _head()
     assert differences == []
+    assert asyncio.run(_triggers_and_functions(url)) == at_head

@@ -19,6 +19,7 @@ from offers.tables import OfferDecision, OfferDecisionItem
 from offers.versions import ServingPolicy
 from tests.integration.factories import bearer, sign_up
 from tests.integration.offers_support import active_offer, clip, my_offers, offer_draft
+from timeline.recording import fold_pending
 from timeline.tables import TimelineEvent
 
 PROGRAM = OfferProgram()
@@ -67,6 +68,7 @@ async def test_a_members_probabilities_are_those_their_app_list_is_drawn_and_log
         terms = {"kind": "bonus_points", "points": points, "category": "linen"}
         await active_offer(client, marketer, today, terms=terms)
     member = await sign_up(client)
+    await fold_pending(db)  # the console finds recently active members by their folded counters
     listed = await my_offers(client, member)
     async with db.unit_of_work() as uow:
         first = (
@@ -97,6 +99,7 @@ async def test_an_offer_a_member_may_not_be_shown_gets_no_probability_from_that_
     clipper = await sign_up(client)
     await sign_up(client)  # a second member, who clipped nothing
     assert (await clip(client, clipper, clipped["id"])).status_code in (200, 201)
+    await fold_pending(db)  # the console finds recently active members by their folded counters
 
     choice = await probabilities(db, clock)
     assert choice.contexts == 2

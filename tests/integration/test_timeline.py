@@ -9,18 +9,22 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 from sqlalchemy import select, text
 
 from accounts.rules import StaffRole
 from domain.clock import SettableClock
 from domain.interactions import Channel, InteractionKind
-from infra.db import Database
+from infra.db import Database, create_engine
+from infra.settings import Settings
 from tests.integration.factories import bearer, create_store, sign_up, staff_login
 from tests.integration.problems import assert_problem
 from timeline.rebuild import rebuild_traits
-from timeline.recording import record
+from timeline.recording import fold_claimed, fold_pending, record
 from timeline.rules import EventDraft
+from timeline.service import traits_of_members
 from timeline.tables import MemberDailyActivity, MemberTraitCounters
+from timeline.traits import MemberTraits
 
 
 def app_event(
@@ -323,6 +327,10 @@ async def test_traits_follow_events_and_rebuild_gives_identical_results(
                 for a in activity
             ]
 
+    # The traits above were read before the worker folded anything: the queued events were merged in.
+    await fold_pending(db)  # as the worker does after commit
+    folded = await client.get(f"/v1/console/members/{member_id}/traits", headers=bearer(admin))
+    assert folded.json()["traits"] == traits
     incremental = await stored()
     async with db.unit_of_work() as uow:  # damage the derived data: rebuild must not depend on it
         await uow.session.execute(text("UPDATE member_daily_activity SET purchases = purchases + 7"))
@@ -414,6 +422,7 @@ async def test_daily_activity_is_keyed_by_utc_day_when_recorded_and_when_rebuilt
         2026, 11, 23, 23, 30, tzinfo=ZoneInfo("America/New_York")
     )  # 04:30 UTC on the 24th
     await post_events(client, member, app_event("late", "app_opened", at=late_evening))
+    await fold_pending(db)
 
     async def days() -> list[tuple[str, int]]:
         async with db.unit_of_work() as uow:
@@ -428,3 +437,48 @@ async def test_daily_activity_is_keyed_by_utc_day_when_recorded_and_when_rebuilt
     assert await days() == [("2026-11-24", 1)]
     await rebuild_traits(db, clock)
     assert await days() == [("2026-11-24", 1)]
+
+
+async def test_queued_events_fold_once_across_a_crash_concurrent_workers_and_a_rebuild(
+    client: httpx.AsyncClient, settings: Settings, clock: SettableClock
+) -> None:
+    member = await sign_up(client)
+    opens = [app_event(f"open-{n}", at=clock.now() - timedelta(minutes=n)) for n in range(30)]
+    assert (await post_events(client, member, *opens)).json()["recorded"] == 30
+    assert settings.database_url is not None
+    db = Database(create_engine(settings.database_url, pool_size=4))
+    member_id = uuid.UUID(member["member"]["id"])
+
+    async def traits_read() -> MemberTraits:
+        async with db.unit_of_work() as uow:
+            return (await traits_of_members(uow, {member_id: "UTC"}, clock.now()))[member_id]
+
+    try:
+        queued = await traits_read()
+        assert sum(queued.app_open_hours_utc) == 30  # read with the queued events, none folded yet
+        # A rebuild while they are queued leaves them to the fold (rebuilding them too would count twice).
+        assert await rebuild_traits(db, clock) == 1
+
+        async def fold_and_die() -> None:  # a worker dies after folding a batch, before committing it
+            async with db.unit_of_work() as uow:
+                assert await fold_claimed(uow, 10) == 10
+                raise RuntimeError("worker lost")
+
+        with pytest.raises(RuntimeError):
+            await fold_and_die()
+        folded = await asyncio.gather(*(fold_pending(db, batch=4) for _ in range(4)))
+        assert sum(folded) == 31  # the 30 app opens and the sign-up, each once
+        assert await fold_pending(db) == 0
+        async with db.unit_of_work() as uow:
+            counters = await uow.session.get(MemberTraitCounters, uuid.UUID(member["member"]["id"]))
+            assert counters is not None
+            assert sum(counters.counters["app_open_hours"]) == 30
+            folded_counters = counters.counters
+        await rebuild_traits(db, clock)
+        async with db.unit_of_work() as uow:
+            rebuilt = await uow.session.get(MemberTraitCounters, uuid.UUID(member["member"]["id"]))
+            assert rebuilt is not None
+            assert rebuilt.counters == folded_counters
+        assert await traits_read() == queued  # folding changed nothing a reader sees
+    finally:
+        await db.dispose()
