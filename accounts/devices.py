@@ -98,6 +98,21 @@ async def active_device_secret(
     uow: UnitOfWork, member_id: uuid.UUID, slot: int, code_key: str
 ) -> bytes | None:
     device = await uow.session.get(MemberDevice, (member_id, slot))
-    if device is None or device.revoked_at is not None:
-        return None
-    return device_code_secret(code_key, member_id, slot, device.secret_salt)
+    salt = None if device is None or device.revoked_at is not None else device.secret_salt
+    return code_secret(code_key, member_id, slot, salt)
+
+
+def code_secret(code_key: str, member_id: uuid.UUID, slot: int, salt: bytes | None) -> bytes | None:
+    """The code secret of the member's device in `slot` from its salt; None when it has no active one."""
+    return None if salt is None else device_code_secret(code_key, member_id, slot, salt)
+
+
+def card_holder_sql(card_number: str, slot: str) -> str:
+    """SQL: the member holding card `card_number` (not erased), with the salt of its active device in
+    `slot` (NULL when there is none): one row or none, for statements starting from a scanned code."""
+    return f"""
+    SELECT member.id AS member_id, member.card_number, member.display_name, device.secret_salt
+    FROM members AS member
+    LEFT JOIN member_devices AS device
+        ON device.member_id = member.id AND device.slot = {slot} AND device.revoked_at IS NULL
+    WHERE member.card_number = {card_number} AND member.erased_at IS NULL"""  # noqa: S608 - constant SQL; values are bound

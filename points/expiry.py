@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime
-from uuid import UUID
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 
 from domain.interactions import Channel, InteractionKind
 from infra.db import Database
-from points import ledger
-from points.tables import EntryKind, MemberCodeUse, PointEntry, PointLot
-from timeline.recording import record_many
+from points import holdings, ledger
+from points.changes import Changes
+from points.tables import MemberCodeUse, PointLot
 from timeline.rules import EventDraft
 
 MEMBERS_PER_BATCH = 200
+
+
+_EXPIRING_LOTS = text(
+    f"SELECT {holdings.lots_sql('member_id = :member_id AND remaining > 0 AND expires_at <= :now')}"
+)
 
 
 async def expire_due(db: Database, now: datetime) -> int:
@@ -40,50 +43,25 @@ async def expire_due(db: Database, now: datetime) -> int:
             )
             if not member_ids:
                 return total
-            expired: dict[UUID, int] = defaultdict(int)
+            changes = Changes(now)
             for member_id in member_ids:
                 account = await ledger.lock_account(uow, member_id, now)
                 lots = (
-                    await uow.session.execute(
-                        select(PointLot)
-                        .where(
-                            PointLot.member_id == member_id,
-                            PointLot.remaining > 0,
-                            PointLot.expires_at <= now,
-                        )
-                        .with_for_update()
-                    )
-                ).scalars()
-                for lot in lots:
-                    uow.session.add(
-                        PointEntry(
+                    await uow.session.execute(_EXPIRING_LOTS, {"member_id": member_id, "now": now})
+                ).scalar_one()
+                points = ledger.expire(changes, account, holdings.lots_of(lots))
+                if points:
+                    changes.events.append(
+                        EventDraft(
                             member_id=member_id,
-                            kind=EntryKind.EXPIRE,
-                            points=-lot.remaining,
-                            lot_id=lot.id,
-                            reason=f"{lot.remaining} points earned {lot.earned_at:%Y-%m-%d} expired",
-                            occurred_at=lot.expires_at,
-                            recorded_at=now,
+                            kind=InteractionKind.POINTS_EXPIRED,
+                            occurred_at=now,
+                            channel=Channel.SYSTEM,
+                            properties={"points": points},
                         )
                     )
-                    expired[member_id] += lot.remaining
-                    account.lifetime_expired += lot.remaining
-                    lot.remaining = 0
-            await record_many(
-                uow,
-                [
-                    EventDraft(
-                        member_id=member_id,
-                        kind=InteractionKind.POINTS_EXPIRED,
-                        occurred_at=now,
-                        channel=Channel.SYSTEM,
-                        properties={"points": points},
-                    )
-                    for member_id, points in expired.items()
-                ],
-                now,
-            )
-            total += sum(expired.values())
+                total += points
+            await changes.write(uow)
 
 
 async def purge_code_uses(db: Database, now: datetime) -> int:

@@ -1,8 +1,10 @@
 """Ledger operations on one member's points, inside the caller's unit of work.
 
-Every operation first locks the member's `point_accounts` row, so operations on one member run one
-after another: a redemption sees the lots as the previous one left them and can never overdraw.
-Lots are the source of truth for what is spendable; entries record every change with its reason.
+Every operation runs with the member's `point_accounts` row locked (`lock_account`), so operations on
+one member run one after another: a redemption sees the lots as the previous one left them and can
+never overdraw. Lots are the source of truth for what is spendable; entries record every change with
+its reason. The operations decide in Python over the lots the caller read (under the same lock) and
+record their decisions in a `Changes`, written with the rest of the use case in one statement.
 
 **The history adds up to the points held.** Each entry's `points` is the change in `available +
 pending`, so summing a member's history gives that balance (once expiry has run for lots past their
@@ -18,107 +20,90 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
-from sqlalchemy import ColumnElement, ColumnExpressionArgument, Select, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import ColumnElement, ColumnExpressionArgument, func, select, text
 
+from domain.ids import new_id
 from infra.db import UnitOfWork
+from points import holdings
+from points.changes import Account, Changes, Lot
 from points.errors import InsufficientPoints
 from points.rules.ledger import LotTake, OpenLot, repayment, returned_lot_expiry, reverse, take_first_expiring
-from points.schemas import BalancesView
-from points.tables import EntryKind, PointAccount, PointEntry, PointLot
+from points.tables import EntryKind, PointLot
+
+TOTALS = ("lifetime_earned", "lifetime_redeemed", "lifetime_expired", "owed")
 
 
-class Balances(msgspec.Struct, frozen=True):
-    available: int
-    pending: int
-    owed: int
-    lifetime_earned: int
-    next_expiry_points: int
-    next_expiry_at: datetime | None
-
-    def view(self) -> BalancesView:
-        return BalancesView(
-            available=self.available,
-            pending=self.pending,
-            owed=self.owed,
-            lifetime_earned=self.lifetime_earned,
-        )
+def lock_account_sql(source: str, member_id: str) -> str:
+    """SQL: create (if missing) and lock the accounts of the members `member_id` names in `source`,
+    returning their totals. For statements that find the member and lock its account at once."""
+    return f"""
+    INSERT INTO point_accounts AS account
+        (member_id, lifetime_earned, lifetime_redeemed, lifetime_expired, owed, updated_at)
+    SELECT {member_id}, 0, 0, 0, 0, CAST(:now AS timestamptz) FROM {source}
+    ON CONFLICT (member_id) DO UPDATE SET updated_at = excluded.updated_at
+    RETURNING account.member_id, {", ".join(f"account.{total}" for total in TOTALS)}"""  # noqa: S608 - constant SQL; values are bound
 
 
-async def lock_account(uow: UnitOfWork, member_id: uuid.UUID, now: datetime) -> PointAccount:
-    await uow.session.execute(
-        pg_insert(PointAccount)
-        .values(
-            member_id=member_id,
-            lifetime_earned=0,
-            lifetime_redeemed=0,
-            lifetime_expired=0,
-            owed=0,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing()
+_LOCK_ACCOUNT = text(lock_account_sql("(SELECT CAST(:member_id AS uuid) AS member_id) AS given", "member_id"))
+
+
+def account_of(row: Any) -> Account:
+    return Account(
+        member_id=row.member_id,
+        lifetime_earned=row.lifetime_earned,
+        lifetime_redeemed=row.lifetime_redeemed,
+        lifetime_expired=row.lifetime_expired,
+        owed=row.owed,
     )
-    account = (
-        await uow.session.execute(
-            select(PointAccount).where(PointAccount.member_id == member_id).with_for_update()
-        )
-    ).scalar_one()
-    account.updated_at = now
-    return account
 
 
-async def balances(uow: UnitOfWork, member_id: uuid.UUID, now: datetime) -> Balances:
-    open_lots = (PointLot.member_id == member_id, PointLot.remaining > 0, PointLot.expires_at > now)
-    available, pending, next_expiry_at = (
-        await uow.session.execute(
-            select(
-                func.coalesce(func.sum(PointLot.remaining).filter(PointLot.available_at <= now), 0),
-                func.coalesce(func.sum(PointLot.remaining).filter(PointLot.available_at > now), 0),
-                func.min(PointLot.expires_at),
-            ).where(*open_lots)
-        )
-    ).one()
-    next_points = 0
-    if next_expiry_at is not None:
-        next_points = (
-            await uow.session.execute(
-                select(func.sum(PointLot.remaining)).where(*open_lots, PointLot.expires_at == next_expiry_at)
-            )
-        ).scalar_one()
-    account = await uow.session.get(PointAccount, member_id)
-    return Balances(
-        available=int(available),
-        pending=int(pending),
-        owed=account.owed if account else 0,
-        lifetime_earned=account.lifetime_earned if account else 0,
-        next_expiry_points=int(next_points),
-        next_expiry_at=next_expiry_at,
-    )
+async def lock_account(uow: UnitOfWork, member_id: uuid.UUID, now: datetime) -> Account:
+    """The member's account, created if missing and locked until the transaction ends (one statement)."""
+    row = (await uow.session.execute(_LOCK_ACCOUNT, {"member_id": member_id, "now": now})).one()
+    return account_of(row)
+
+
+_BALANCES = text(holdings.balances_sql())
+
+
+async def balances(uow: UnitOfWork, member_id: uuid.UUID, now: datetime) -> holdings.Balances:
+    """The member's balances, next expiry and totals now (one statement)."""
+    row = (await uow.session.execute(_BALANCES, {"member_id": member_id, "now": now})).one()
+    return holdings.balances_of(row)
 
 
 def _entry(
-    account: PointAccount,
+    changes: Changes,
+    account: Account,
     kind: EntryKind,
     points: int,
     reason: str,
     occurred_at: datetime,
-    now: datetime,
     **fields: Any,
-) -> PointEntry:
-    return PointEntry(
-        member_id=account.member_id,
-        kind=kind,
-        points=points,
-        reason=reason,
-        occurred_at=occurred_at,
-        recorded_at=now,
-        **fields,
+) -> None:
+    changes.entries.append(
+        {
+            "id": new_id(),
+            "member_id": account.member_id,
+            "kind": kind,
+            "points": points,
+            "owed_change": 0,
+            "miles": 0,
+            "lot_id": None,
+            "purchase_id": None,
+            "refund_id": None,
+            "reason": reason,
+            "occurred_at": occurred_at,
+            "recorded_at": changes.now,
+            "details": {},
+            **fields,
+        }
     )
 
 
-async def earn(
-    uow: UnitOfWork,
-    account: PointAccount,
+def add_earning(
+    changes: Changes,
+    account: Account,
     points: int,
     *,
     kind: EntryKind,
@@ -126,7 +111,6 @@ async def earn(
     earned_at: datetime,
     available_at: datetime,
     expires_at: datetime,
-    now: datetime,
     miles: int = 0,
     purchase_id: uuid.UUID | None = None,
     details: dict[str, Any] | None = None,
@@ -135,9 +119,9 @@ async def earn(
 
     Returns the points repaid and the lot holding the rest (None when all of it repaid a debt).
     """
-    account.lifetime_earned += points
-    return await _credit(
-        uow,
+    changes.touch(account).lifetime_earned += points
+    return _credit(
+        changes,
         account,
         points,
         kind=kind,
@@ -145,16 +129,15 @@ async def earn(
         occurred_at=earned_at,
         available_at=available_at,
         expires_at=expires_at,
-        now=now,
-        miles=miles,
         purchase_id=purchase_id,
+        miles=miles,
         details=details or {},
     )
 
 
-async def _credit(
-    uow: UnitOfWork,
-    account: PointAccount,
+def _credit(
+    changes: Changes,
+    account: Account,
     points: int,
     *,
     kind: EntryKind,
@@ -162,7 +145,6 @@ async def _credit(
     occurred_at: datetime,
     available_at: datetime,
     expires_at: datetime,
-    now: datetime,
     purchase_id: uuid.UUID | None,
     refund_id: uuid.UUID | None = None,
     **entry: Any,
@@ -172,7 +154,8 @@ async def _credit(
     repaid = repayment(account.owed, points)
     lot = None
     if points - repaid > 0:
-        lot = PointLot(
+        lot = Lot(
+            id=new_id(),
             member_id=account.member_id,
             purchase_id=purchase_id,
             source=kind,
@@ -182,208 +165,155 @@ async def _credit(
             amount=points - repaid,
             remaining=points - repaid,
         )
-        uow.session.add(lot)
-        await uow.session.flush()
-    uow.session.add(
-        _entry(
-            account,
-            kind,
-            points,
-            reason,
-            occurred_at,
-            now,
-            lot_id=lot.id if lot else None,
-            purchase_id=purchase_id,
-            refund_id=refund_id,
-            **entry,
-        )
-    )
+        changes.new_lots.append(lot)
+    lot_id = lot.id if lot else None
+    ids = {"purchase_id": purchase_id, "refund_id": refund_id}
+    _entry(changes, account, kind, points, reason, occurred_at, lot_id=lot_id, **ids, **entry)
     if repaid:
-        account.owed -= repaid
-        uow.session.add(
-            _entry(
-                account,
-                EntryKind.REPAY,
-                -repaid,
-                f"{repaid} of these points repaid what an earlier return left owed",
-                occurred_at,
-                now,
-                owed_change=-repaid,
-                purchase_id=purchase_id,
-                refund_id=refund_id,
-            )
-        )
-    return repaid, lot.id if lot else None
+        changes.touch(account).owed -= repaid
+        reason = f"{repaid} of these points repaid what an earlier return left owed"
+        _entry(changes, account, EntryKind.REPAY, -repaid, reason, occurred_at, owed_change=-repaid, **ids)
+    return repaid, lot_id
 
 
-def _first_expiring_covering(conditions: Sequence[ColumnElement[bool]], points: int) -> Select[PointLot]:
-    """The lots (first-expiring first) that a take of `points` reaches into, locked; no others.
-
-    The running total over the member's open lots finds the first lots whose sum covers `points`
-    (all of them when they do not), so a redemption locks the lots it uses, not every open lot.
-    """
-    running = func.sum(PointLot.remaining).over(order_by=(PointLot.expires_at, PointLot.id))
-    ranked = select(PointLot.id, (running - PointLot.remaining).label("before")).where(*conditions).subquery()
-    reached = select(ranked.c.id).where(ranked.c.before < points)
-    return (
-        select(PointLot)
-        .where(PointLot.id.in_(reached))
-        .order_by(PointLot.expires_at, PointLot.id)
-        .with_for_update()
-    )
-
-
-def _open(lots: Sequence[PointLot]) -> list[OpenLot]:
+def _open(lots: Sequence[Lot]) -> list[OpenLot]:
     return [OpenLot(lot.id, lot.remaining, lot.expires_at) for lot in lots]
 
 
-def _apply(lots: Sequence[PointLot], takes: Sequence[LotTake]) -> None:
+def _first_expiring(lots: Sequence[Lot]) -> list[Lot]:
+    return sorted(lots, key=lambda lot: (lot.expires_at, lot.id))
+
+
+def _apply(changes: Changes, takes: Sequence[LotTake]) -> None:
     taken = {take.lot_id: take.points for take in takes}
-    for lot in lots:
+    for lot in changes.lots():
         lot.remaining -= taken.get(lot.id, 0)
 
 
-async def redeem(
-    uow: UnitOfWork,
-    account: PointAccount,
+def redeem(
+    changes: Changes,
+    account: Account,
     points: int,
     *,
     reason: str,
     occurred_at: datetime,
-    now: datetime,
     purchase_id: uuid.UUID,
 ) -> list[LotTake]:
-    """Spend available points, first-expiring lots first; InsufficientPoints when they do not cover it."""
-    spendable = (
-        PointLot.member_id == account.member_id,
-        PointLot.remaining > 0,
-        PointLot.available_at <= now,
-        PointLot.expires_at > now,
+    """Spend available points, first-expiring lots first; InsufficientPoints when they do not cover it.
+
+    Takes from the spendable lots known to `changes`: the caller read (and locked) at least those a
+    take of `points` reaches (see `points.sales`).
+    """
+    now = changes.now
+    spendable = _first_expiring(
+        [lot for lot in changes.lots() if lot.member_id == account.member_id and lot.is_spendable(now)]
     )
-    lots = list((await uow.session.execute(_first_expiring_covering(spendable, points))).scalars())
-    takes = take_first_expiring(_open(lots), points)
+    takes = take_first_expiring(_open(spendable), points)
     if sum(take.points for take in takes) < points:
         raise InsufficientPoints(requested=points, available=sum(take.points for take in takes))
-    _apply(lots, takes)
-    account.lifetime_redeemed += points
-    uow.session.add(
-        _entry(
-            account,
-            EntryKind.REDEEM,
-            -points,
-            reason,
-            occurred_at,
-            now,
-            purchase_id=purchase_id,
-            details={"lots": msgspec.to_builtins(takes)},
-        )
+    _apply(changes, takes)
+    changes.touch(account).lifetime_redeemed += points
+    details = {"lots": msgspec.to_builtins(takes)}
+    _entry(
+        changes,
+        account,
+        EntryKind.REDEEM,
+        -points,
+        reason,
+        occurred_at,
+        purchase_id=purchase_id,
+        details=details,
     )
     return takes
 
 
-async def take_back(
-    uow: UnitOfWork,
-    account: PointAccount,
+def take_back(
+    changes: Changes,
+    account: Account,
     points: int,
     *,
     own_lots: Sequence[uuid.UUID],
     reason: str,
     occurred_at: datetime,
-    now: datetime,
     purchase_id: uuid.UUID | None = None,
     refund_id: uuid.UUID | None = None,
     miles: int = 0,
 ) -> int:
     """Reverse earned points: from the lots they created (`own_lots`), then other open lots first-expiring
-    first; what was already spent becomes owed (see the module docstring). Returns the points owed."""
-    own = list(
-        (
-            await uow.session.execute(
-                select(PointLot)
-                .where(PointLot.id.in_(own_lots), PointLot.remaining > 0)
-                .order_by(PointLot.expires_at, PointLot.id)
-                .with_for_update()
-            )
-        ).scalars()
-    )
-    still_needed = max(0, points - sum(lot.remaining for lot in own))
-    others: list[PointLot] = []
-    if still_needed:
-        open_elsewhere = (
-            PointLot.member_id == account.member_id,
-            PointLot.remaining > 0,
-            PointLot.expires_at > now,
-            PointLot.id.not_in(own_lots),
-        )
-        others = list(
-            (await uow.session.execute(_first_expiring_covering(open_elsewhere, still_needed))).scalars()
-        )
+    first; what was already spent becomes owed (see the module docstring). Returns the points owed.
+
+    Sees the lots known to `changes`: the caller read (and locked) every lot of the member with points.
+    """
+    now = changes.now
+    mine = [lot for lot in changes.lots() if lot.member_id == account.member_id and lot.remaining > 0]
+    own = _first_expiring([lot for lot in mine if lot.id in own_lots])
+    others = _first_expiring([lot for lot in mine if lot.id not in own_lots and lot.is_open(now)])
     reversal = reverse(_open(own), _open(others), points)
-    _apply([*own, *others], reversal.takes)
-    uow.session.add(
-        _entry(
-            account,
-            EntryKind.REVERSE,
-            -(points - reversal.owed),
-            reason,
-            occurred_at,
-            now,
-            miles=-miles,
-            purchase_id=purchase_id,
-            refund_id=refund_id,
-            details={"lots": msgspec.to_builtins(reversal.takes)},
-        )
+    _apply(changes, reversal.takes)
+    ids = {"purchase_id": purchase_id, "refund_id": refund_id}
+    _entry(
+        changes,
+        account,
+        EntryKind.REVERSE,
+        -(points - reversal.owed),
+        reason,
+        occurred_at,
+        miles=-miles,
+        details={"lots": msgspec.to_builtins(reversal.takes)},
+        **ids,
     )
     if reversal.owed:
-        account.owed += reversal.owed
-        uow.session.add(
-            _entry(
-                account,
-                EntryKind.OWED,
-                0,
-                f"{reversal.owed} of the points taken back were already spent; "
-                "your next points repay them first",
-                occurred_at,
-                now,
-                owed_change=reversal.owed,
-                purchase_id=purchase_id,
-                refund_id=refund_id,
-            )
+        changes.touch(account).owed += reversal.owed
+        owed_reason = (
+            f"{reversal.owed} of the points taken back were already spent; your next points repay them first"
         )
-    account.lifetime_earned -= points
+        _entry(
+            changes, account, EntryKind.OWED, 0, owed_reason, occurred_at, owed_change=reversal.owed, **ids
+        )
+    changes.touch(account).lifetime_earned -= points
     return reversal.owed
 
 
-async def give_back(
-    uow: UnitOfWork,
-    account: PointAccount,
+def give_back(
+    changes: Changes,
+    account: Account,
     points: int,
     *,
     original: list[LotTake],
     reason: str,
     occurred_at: datetime,
-    now: datetime,
     purchase_id: uuid.UUID,
     refund_id: uuid.UUID,
 ) -> int:
     """Return redeemed points: like earnings they repay what is owed first (so the order in which a
     member's returns are posted never leaves them holding points while owing); the rest forms a new lot
     (see `returned_lot_expiry` for how long it lasts). Returns the points repaid."""
-    account.lifetime_redeemed -= points
-    repaid, _ = await _credit(
-        uow,
+    changes.touch(account).lifetime_redeemed -= points
+    repaid, _ = _credit(
+        changes,
         account,
         points,
         kind=EntryKind.RETURN,
         reason=reason,
         occurred_at=occurred_at,
-        available_at=now,
-        expires_at=returned_lot_expiry(original, now),
-        now=now,
+        available_at=changes.now,
+        expires_at=returned_lot_expiry(original, changes.now),
         purchase_id=purchase_id,
         refund_id=refund_id,
     )
     return repaid
+
+
+def expire(changes: Changes, account: Account, lots: Sequence[Lot]) -> int:
+    """Expire what is left of `lots` (read and locked by the caller); returns the points expired."""
+    expired = 0
+    for lot in changes.read(list(lots)):
+        reason = f"{lot.remaining} points earned {lot.earned_at:%Y-%m-%d} expired"
+        _entry(changes, account, EntryKind.EXPIRE, -lot.remaining, reason, lot.expires_at, lot_id=lot.id)
+        expired += lot.remaining
+        lot.remaining = 0
+    changes.touch(account).lifetime_expired += expired
+    return expired
 
 
 class HeldPoints(msgspec.Struct, frozen=True):

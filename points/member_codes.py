@@ -148,22 +148,33 @@ def parse_scanned(text: str) -> ScannedCode | StaticCard | None:
     return None
 
 
+def candidate_step(code: ScannedCode, now: datetime, skew_steps: int = 1) -> int | None:
+    """The one step within `skew_steps` of now whose last two digits are the code's, if any: the step
+    the code claims to be made for, known before its OTP is checked (its validity follows from it)."""
+    if not 0 <= skew_steps <= _MAX_SKEW_STEPS:
+        raise ValueError(f"skew_steps must be between 0 and {_MAX_SKEW_STEPS}")
+    current = time_step(now)
+    for step in range(current - skew_steps, current + skew_steps + 1):
+        if step >= 0 and step % _STEP_LOW_MODULUS == code.step_low:
+            return step
+    return None
+
+
 def verify(code: ScannedCode, secret: bytes, now: datetime, skew_steps: int = 1) -> int | None:
     """The step the code was made for, if it is within `skew_steps` of now and its OTP matches.
 
     The skew absorbs phone clocks that drift and the seconds between showing and scanning.
     """
-    if not 0 <= skew_steps <= _MAX_SKEW_STEPS:
-        raise ValueError(f"skew_steps must be between 0 and {_MAX_SKEW_STEPS}")
-    current = time_step(now)
-    presented = code.otp.encode()
-    for step in range(current - skew_steps, current + skew_steps + 1):
-        if step < 0 or step % _STEP_LOW_MODULUS != code.step_low:
-            continue
-        expected = one_time_password(secret, code.card_number, code.slot, step).encode()
-        if hmac.compare_digest(expected, presented):
-            return step
-    return None
+    step = candidate_step(code, now, skew_steps)
+    if step is None:
+        return None
+    expected = one_time_password(secret, code.card_number, code.slot, step).encode()
+    return step if hmac.compare_digest(expected, code.otp.encode()) else None
+
+
+def code_text(code: ScannedCode) -> str:
+    """The code as scanned (its 26 digits), which identifies its use while it is valid."""
+    return f"{code.card_number}{code.slot:0{_SLOT_DIGITS}d}{code.step_low:0{_STEP_LOW_DIGITS}d}{code.otp}"
 
 
 def _is_ascii_digits(text: str) -> bool:

@@ -3,6 +3,10 @@
 A rotating code stays valid for about a minute. While it is, it is tied to the first store it was used
 at (another store is refused), and it pays with points at most once: a photographed code cannot fund
 several redemptions. Sales at the same store that only earn may share a code, also concurrently.
+
+A sale finds the code's member and device, records the code's use and locks the member's account in
+one statement (`scan_for_sale`); the code's one-time password is checked as soon as the device's salt
+is back, and a code that fails it fails the sale, so nothing that statement wrote is kept.
 """
 
 from __future__ import annotations
@@ -10,26 +14,34 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import text
 
-from accounts.devices import active_device_secret
-from accounts.tables import Member
+from accounts.devices import card_holder_sql, code_secret
 from domain.interactions import Channel, InteractionKind, SubjectType
 from infra.db import UnitOfWork
 from points import ledger
+from points.changes import Account, Sale
 from points.errors import (
     InvalidMemberCode,
     MemberCodeAlreadyRedeemed,
     MemberCodeUsedElsewhere,
     StaticCardNotAllowed,
 )
-from points.member_codes import ScannedCode, StaticCard, parse_scanned, step_window, verify
-from points.miles import stage_of
+from points.member_codes import (
+    ScannedCode,
+    StaticCard,
+    candidate_step,
+    code_text,
+    parse_scanned,
+    step_window,
+    verify,
+)
 from points.program import Program
+from points.rules.stages import Stage
 from points.schemas import MemberAtRegister, ResolvedMember
-from points.tables import MemberCodeUse, Purchase
+from points.service import standing
 from timeline.rules import EventDraft, Properties
 
 
@@ -43,114 +55,172 @@ class Register:
 
 
 @dataclass(frozen=True)
-class CodeCheck:
-    member: Member
-    code: str | None  # the rotating code, tracked while valid; None for a printed card number
-    valid_until: datetime | None
+class Holder:
+    """The member a scanned code belongs to."""
+
+    member_id: uuid.UUID
+    card_number: str
+    display_name: str | None
+
+    def at_register(self, stage: Stage) -> MemberAtRegister:
+        """What the cashier sees: the initial only, and the stage."""
+        initial = (self.display_name or "?").strip()[:1].upper()
+        return MemberAtRegister(card_number=self.card_number, display_initial=initial, stage=stage)
 
 
-async def member_for_code(
-    uow: UnitOfWork, program: Program, code_key: str, text: str, now: datetime
-) -> CodeCheck:
-    scanned = parse_scanned(text)
+def _holder(row: Any) -> Holder:
+    return Holder(row.member_id, row.card_number, row.display_name)
+
+
+_HOLDER = text(card_holder_sql(":card_number", ":slot"))
+_TOTALS = ", ".join(f"locked_account.{total}" for total in ledger.TOTALS)
+
+# The code's use is created, or renewed when it outlived its validity, or kept (and marked paid with
+# points when this sale redeems); a use at another store, or a second redemption, leaves it as it is and
+# returns nothing, and then no account is locked either. The account is locked after the code's use
+# (its insert reads `code_use`): every sale takes the two locks in that order.
+_ROTATING_SALE = text(
+    f"""
+WITH holder AS ({card_holder_sql(":card_number", ":slot")}),
+code_use AS (
+    INSERT INTO member_code_uses AS used (code, store_id, used_at, expires_at, redeemed_at)
+    SELECT CAST(:code AS varchar), CAST(:store_id AS uuid), CAST(:now AS timestamptz),
+           CAST(:valid_until AS timestamptz), CASE WHEN :redeeming THEN CAST(:now AS timestamptz) END
+    FROM holder WHERE holder.secret_salt IS NOT NULL
+    ON CONFLICT (code) DO UPDATE SET
+        store_id = excluded.store_id,
+        used_at = CASE WHEN used.expires_at <= excluded.used_at THEN excluded.used_at ELSE used.used_at END,
+        expires_at = CASE WHEN used.expires_at <= excluded.used_at
+                          THEN excluded.expires_at ELSE used.expires_at END,
+        redeemed_at = CASE WHEN used.expires_at <= excluded.used_at
+                           THEN excluded.redeemed_at ELSE coalesce(used.redeemed_at, excluded.redeemed_at) END
+    WHERE used.expires_at <= excluded.used_at
+       OR (used.store_id = excluded.store_id AND (excluded.redeemed_at IS NULL OR used.redeemed_at IS NULL))
+    RETURNING used.code
+),
+locked_account AS ({ledger.lock_account_sql("holder, code_use", "holder.member_id")})
+SELECT holder.*, {_TOTALS}
+FROM holder LEFT JOIN locked_account ON true
+"""  # noqa: S608 - constant SQL; values are bound
+)
+_STATIC_SALE = text(
+    f"""
+WITH holder AS ({card_holder_sql(":card_number", "NULL")}),
+locked_account AS ({ledger.lock_account_sql("holder", "holder.member_id")})
+SELECT holder.*, {_TOTALS} FROM holder JOIN locked_account ON true
+"""  # noqa: S608 - constant SQL; values are bound
+)
+_CODE_USE_STORE = text("SELECT store_id FROM member_code_uses WHERE code = :code")
+
+
+async def scan_for_sale(
+    uow: UnitOfWork,
+    program: Program,
+    code_key: str,
+    register: Register,
+    scanned_text: str,
+    *,
+    redeeming: bool,
+) -> tuple[Holder, Account]:
+    """The member of a scanned code, with its account locked and the code's use recorded (one statement).
+
+    InvalidMemberCode, StaticCardNotAllowed, MemberCodeUsedElsewhere or MemberCodeAlreadyRedeemed
+    when the code cannot pay or earn here.
+    """
+    scanned = parse_scanned(scanned_text)
     if scanned is None:
         raise InvalidMemberCode()
-    member = (
-        await uow.session.execute(
-            select(Member).where(Member.card_number == scanned.card_number, Member.erased_at.is_(None))
-        )
-    ).scalar_one_or_none()
-    if member is None:
-        raise InvalidMemberCode()
     if isinstance(scanned, StaticCard):
-        if not program.allow_static_card_numbers:
-            raise StaticCardNotAllowed()
-        return CodeCheck(member, None, None)
-    return await _check_rotating(uow, code_key, member, scanned, now)
-
-
-async def _check_rotating(
-    uow: UnitOfWork, code_key: str, member: Member, scanned: ScannedCode, now: datetime
-) -> CodeCheck:
-    secret = await active_device_secret(uow, member.id, scanned.slot, code_key)
-    step = None if secret is None else verify(scanned, secret, now)
+        return await _static_card_sale(uow, program, register, scanned)
+    step = candidate_step(scanned, register.now)
     if step is None:
         raise InvalidMemberCode()
     # A code of step s is accepted through step s+1 (clock skew), so it stays "in use" until then.
     _, valid_until = step_window(step + 1)
-    code = f"{scanned.card_number}{scanned.slot:02d}{scanned.step_low:02d}{scanned.otp}"
-    return CodeCheck(member, code, valid_until)
-
-
-async def use_code(uow: UnitOfWork, check: CodeCheck, register: Register, *, redeeming: bool) -> None:
-    """Tie the code to this store while it is valid; MemberCodeUsedElsewhere if another store has it,
-    MemberCodeAlreadyRedeemed if it already paid with points and this sale redeems too.
-
-    The row is created if missing (a concurrent sale with the same code waits for the first to commit
-    and then finds it), then locked, so the store and redemption checks see every earlier use.
-    """
-    if check.code is None or check.valid_until is None:
-        return
-    now = register.now
-    await uow.session.execute(
-        pg_insert(MemberCodeUse)
-        .values(code=check.code, store_id=register.store_id, used_at=now, expires_at=check.valid_until)
-        .on_conflict_do_nothing()
-    )
-    use = (
+    code = code_text(scanned)
+    row = (
         await uow.session.execute(
-            select(MemberCodeUse).where(MemberCodeUse.code == check.code).with_for_update()
+            _ROTATING_SALE,
+            {
+                "card_number": scanned.card_number,
+                "slot": scanned.slot,
+                "code": code,
+                "store_id": register.store_id,
+                "now": register.now,
+                "valid_until": valid_until,
+                "redeeming": redeeming,
+            },
         )
-    ).scalar_one()
-    if use.expires_at <= now:  # a leftover of an earlier validity window not yet purged: start afresh
-        use.store_id, use.used_at, use.expires_at, use.redeemed_at = (
-            register.store_id,
-            now,
-            check.valid_until,
-            None,
-        )
-    if use.store_id != register.store_id:
-        raise MemberCodeUsedElsewhere()
-    if redeeming:
-        if use.redeemed_at is not None:
-            raise MemberCodeAlreadyRedeemed()
-        use.redeemed_at = now
+    ).one_or_none()
+    if row is None or not _verified(code_key, scanned, row, register.now):
+        raise InvalidMemberCode()
+    if row.lifetime_earned is None:  # the code's use was refused
+        store_id = (await uow.session.execute(_CODE_USE_STORE, {"code": code})).scalar_one_or_none()
+        if store_id is None:  # its use outlived the code and was purged meanwhile: the code is over
+            raise InvalidMemberCode()
+        raise MemberCodeUsedElsewhere() if store_id != register.store_id else MemberCodeAlreadyRedeemed()
+    return _holder(row), ledger.account_of(row)
 
 
-def _initial(member: Member) -> str:
-    return (member.display_name or "?").strip()[:1].upper()
+def _verified(code_key: str, scanned: ScannedCode, row: Any, now: datetime) -> bool:
+    """The code's one-time password is right for the member's device in its slot (an active one)."""
+    secret = code_secret(code_key, row.member_id, scanned.slot, row.secret_salt)
+    return secret is not None and verify(scanned, secret, now) is not None
 
 
-async def register_view(uow: UnitOfWork, program: Program, member: Member, now: datetime) -> MemberAtRegister:
-    return MemberAtRegister(
-        card_number=member.card_number,
-        display_initial=_initial(member),
-        stage=await stage_of(uow, program, member.id, now),
-    )
+async def _static_card_sale(
+    uow: UnitOfWork, program: Program, register: Register, card: StaticCard
+) -> tuple[Holder, Account]:
+    if not program.allow_static_card_numbers:
+        await _find_holder(uow, card.card_number, None)  # an unknown card is invalid before it is static
+        raise StaticCardNotAllowed()
+    row = (
+        await uow.session.execute(_STATIC_SALE, {"card_number": card.card_number, "now": register.now})
+    ).one_or_none()
+    if row is None:
+        raise InvalidMemberCode()
+    return _holder(row), ledger.account_of(row)
+
+
+async def _find_holder(uow: UnitOfWork, card_number: str, slot: int | None) -> Any:
+    row = (await uow.session.execute(_HOLDER, {"card_number": card_number, "slot": slot})).one_or_none()
+    if row is None:
+        raise InvalidMemberCode()
+    return row
 
 
 async def resolve_member(
-    uow: UnitOfWork, program: Program, code_key: str, text: str, now: datetime
+    uow: UnitOfWork, program: Program, code_key: str, scanned_text: str, now: datetime
 ) -> ResolvedMember:
     """What the cashier sees after scanning: who (initial only), stage, and what can be redeemed."""
-    check = await member_for_code(uow, program, code_key, text, now)
+    scanned = parse_scanned(scanned_text)
+    if scanned is None:
+        raise InvalidMemberCode()
+    if isinstance(scanned, StaticCard):
+        row = await _find_holder(uow, scanned.card_number, None)
+        if not program.allow_static_card_numbers:
+            raise StaticCardNotAllowed()
+    else:
+        row = await _find_holder(uow, scanned.card_number, scanned.slot)
+        if not _verified(code_key, scanned, row, now):
+            raise InvalidMemberCode()
+    found = await standing(uow, program, row.member_id, now)
     return ResolvedMember(
-        member=await register_view(uow, program, check.member, now),
-        balances=(await ledger.balances(uow, check.member.id, now)).view(),
+        member=_holder(row).at_register(found.stage(program, now)), balances=found.balances.view()
     )
 
 
 def sale_event(
-    purchase: Purchase, kind: InteractionKind, properties: Properties, occurred_at: datetime | None = None
+    sale: Sale, kind: InteractionKind, properties: Properties, occurred_at: datetime | None = None
 ) -> EventDraft:
     """An event about a sale (at its store, about its transaction); at the sale time unless told otherwise."""
     return EventDraft(
-        member_id=purchase.member_id,
+        member_id=sale.member_id,
         kind=kind,
-        occurred_at=occurred_at or purchase.sold_at,
+        occurred_at=occurred_at or sale.sold_at,
         channel=Channel.POS,
-        store_id=purchase.store_id,
+        store_id=sale.store_id,
         subject_type=SubjectType.TRANSACTION,
-        subject_ref=str(purchase.id),
+        subject_ref=str(sale.id),
         properties=properties,
     )

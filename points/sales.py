@@ -1,31 +1,49 @@
 """Recording a sale at the register: redeem and earn points, miles and stages, on the timeline.
 
 Everything runs in the request's unit of work, so the sale, its ledger entries, its miles, its timeline
-events and the POS's idempotency record commit together or not at all.
+events and the POS's idempotency record commit together or not at all. A member's sale takes four
+statements of its own: the code's use with the account lock (points.register), the sale's row with
+what the ledger needs read under that lock, the offers (offers.redemption), and everything it changes.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 import msgspec
+from sqlalchemy import text
 
+from domain.ids import new_id
 from domain.interactions import InteractionKind
 from infra.db import UnitOfWork
 from offers.errors import OfferNotApplicable
 from offers.redemption import OfferUse, SaleForOffers, offer_points_by_line, use_offers_on_sale
 from offers.rules.effects import PaidLine, Rates
-from points import ledger
+from points import holdings, ledger
+from points.changes import Account, Changes, Sale, execute_unique, rows_sql
 from points.errors import ReceiptAlreadyPosted
-from points.miles import change_miles
+from points.miles import MilesPeriod, move_miles, periods_of, periods_sql, sale_periods, stage_from
 from points.program import Program
-from points.register import Register, member_for_code, register_view, sale_event, use_code
+from points.register import Register, sale_event, scan_for_sale
 from points.rules.earning import AppliedRule, Award, SaleLine, award_for_basket
 from points.rules.refunds import StoredLine
 from points.rules.sales import check_sale
-from points.schemas import OfferUsed, PurchaseRequest, PurchaseResult
-from points.tables import EntryKind, Purchase
-from timeline.recording import record_many
+from points.rules.stages import period_start
+from points.schemas import BalancesView, OfferUsed, PurchaseRequest, PurchaseResult
+from points.tables import EntryKind
+from timeline.rules import EventDraft
+
+# The sale's row, then (under the account lock taken before) the member's balances, the lots a
+# redemption of :redeem points takes from (locked), and the miles periods the sale changes or reads.
+_POST_AND_READ = text(
+    holdings.balances_sql(
+        first=f"new_sale AS (INSERT INTO purchases SELECT * FROM {rows_sql('purchases', 'sale')}),",  # noqa: S608 - constant SQL; values are bound
+        also=f""",
+    {holdings.covering_lots_sql(":member_id", ":redeem", ":now")} AS spendable,
+    {periods_sql(":member_id", "CAST(:starts AS timestamptz[])")} AS periods""",
+    )
+)
 
 
 async def record_purchase(
@@ -43,78 +61,30 @@ async def record_purchase(
         with_member=sale.member_code is not None,
         now=now,
     )
-    check = None
-    if sale.member_code is not None:
-        check = await member_for_code(uow, program, code_key, sale.member_code, now)
-        await use_code(uow, check, register, redeeming=sale.points_to_redeem > 0)
-    member = check.member if check else None
     award = award_for_basket(program.earning, lines, register.store_id, sale.sold_at, sale.points_to_redeem)
-    purchase = Purchase(
-        store_id=register.store_id,
-        terminal_id=register.terminal_id,
-        receipt_id=sale.receipt_id,
-        member_id=member.id if member else None,
-        sold_at=sale.sold_at,
-        posted_at=now,
-        currency=sale.currency,
-        total_minor=sale.total_minor,
-        lines=msgspec.to_builtins(_stored_lines(lines, award, with_member=member is not None)),
-        points_redeemed=sale.points_to_redeem,
-        points_earned=award.points if member else 0,
-        miles_earned=award.miles if member else 0,
-        award=msgspec.to_builtins(award),
-        refunded_minor=0,
-        points_reversed=0,
-        miles_reversed=0,
-        points_returned=0,
+    if sale.member_code is None:
+        return await _anonymous_sale(uow, register, sale, lines, award)
+    holder, account = await scan_for_sale(
+        uow, program, code_key, register, sale.member_code, redeeming=sale.points_to_redeem > 0
     )
-    await uow.add_unique(purchase, ReceiptAlreadyPosted(receipt_id=sale.receipt_id))
-    events = [
-        sale_event(
-            purchase,
-            InteractionKind.PURCHASED,
-            {
-                "amount_minor": purchase.total_minor,
-                "receipt_id": purchase.receipt_id,
-                "item_count": sum(line.quantity for line in lines),
-                "categories": sorted({line.category for line in lines})[:50],
-            },
-        )
-    ]
-    if member is None:
-        if sale.offer_ids:
-            raise OfferNotApplicable(
-                "a coupon needs the member's code", offer_ids=[str(i) for i in sale.offer_ids]
-            )
-        await record_many(uow, events, now)
-        return PurchaseResult(
-            purchase_id=purchase.id,
-            receipt_id=purchase.receipt_id,
-            member=None,
-            points_redeemed=0,
-            points_earned=0,
-            points_repaid=0,
-            miles_earned=0,
-            stages_reached=[],
-            award=[],
-            balances=None,
-        )
-    account = await ledger.lock_account(uow, member.id, now)
+    purchase = _sale_row(register, sale, lines, award, holder.member_id)
+    changes = Changes(now)
+    before, periods = await _post_and_read(uow, changes, program, purchase, account, sale.points_to_redeem)
+    events = [_purchased(purchase, lines)]
     if sale.points_to_redeem:
-        await ledger.redeem(
-            uow,
+        ledger.redeem(
+            changes,
             account,
             sale.points_to_redeem,
             reason=f"Paid at the register (receipt {sale.receipt_id})",
             occurred_at=sale.sold_at,
-            now=now,
             purchase_id=purchase.id,
         )
         events.append(
             sale_event(purchase, InteractionKind.POINTS_REDEEMED, {"points": sale.points_to_redeem})
         )
     uses = await use_offers_on_sale(
-        uow, _sale_for_offers(purchase, member.id, lines, award, sale), _rates(program), now
+        uow, _sale_for_offers(purchase, holder.member_id, lines, award, sale), _rates(program), now
     )
     points = award.points + sum(use.points for use in uses)
     if uses:
@@ -122,10 +92,11 @@ async def record_purchase(
         purchase.award = msgspec.to_builtins(award)
         purchase.points_earned = points
         purchase.lines = msgspec.to_builtins(_stored_lines(lines, award, with_member=True))
+        changes.purchases.append(purchase)
     repaid = 0
     if points:
-        repaid, _ = await ledger.earn(
-            uow,
+        repaid, _ = ledger.add_earning(
+            changes,
             account,
             points,
             kind=EntryKind.EARN,
@@ -133,36 +104,125 @@ async def record_purchase(
             earned_at=sale.sold_at,
             available_at=program.available_at(sale.sold_at),
             expires_at=program.expires_at(sale.sold_at),
-            now=now,
             miles=award.miles,
             purchase_id=purchase.id,
             details={"applied": msgspec.to_builtins(award.applied)},
         )
-        events.append(
-            sale_event(
-                purchase,
-                InteractionKind.POINTS_EARNED,
-                {
-                    "points": points,
-                    "miles": award.miles,
-                    "rules": [f"{rule.rule}: {rule.detail}"[:120] for rule in award.applied][:40],
-                },
-            )
-        )
-    await record_many(uow, events, now)
-    reached = await change_miles(uow, program, account, award.miles, sale.sold_at, now)
+        events.append(_earned(purchase, points, award))
+    changes.events.extend(events)
+    period = periods[period_start(sale.sold_at, program.stages)]
+    reached = await move_miles(uow, changes, program, account, period, award.miles)
+    await changes.write(uow)
+    available, pending = (a + b for a, b in zip(before, changes.balance_change(), strict=True))
     return PurchaseResult(
         purchase_id=purchase.id,
         receipt_id=purchase.receipt_id,
-        member=await register_view(uow, program, member, now),
+        member=holder.at_register(stage_from(periods, program, now)),
         points_redeemed=sale.points_to_redeem,
         points_earned=points,
         points_repaid=repaid,
         miles_earned=award.miles,
         stages_reached=reached,
         award=award.applied,
-        balances=(await ledger.balances(uow, member.id, now)).view(),
+        balances=BalancesView(available, pending, account.owed, account.lifetime_earned),
         offers_used=[OfferUsed(use.offer_id, use.title, use.points, use.amount_off_minor) for use in uses],
+    )
+
+
+async def _post_and_read(
+    uow: UnitOfWork, changes: Changes, program: Program, purchase: Sale, account: Account, redeem: int
+) -> tuple[tuple[int, int], dict[datetime, MilesPeriod]]:
+    """Insert the sale; read the member's (available, pending) points, the lots the redemption takes
+    from (into `changes`) and the miles periods. The account is locked, so all of it stays as read."""
+    starts = sale_periods(program, purchase.sold_at, changes.now)
+    params = {
+        "sale": msgspec.json.encode([purchase]).decode(),
+        "member_id": account.member_id,
+        "now": changes.now,
+        "redeem": redeem,
+        "starts": starts,
+    }
+    posted = await execute_unique(
+        uow, _POST_AND_READ, params, ReceiptAlreadyPosted(receipt_id=purchase.receipt_id)
+    )
+    row = posted.one()
+    changes.read(holdings.lots_of(row.spendable))
+    return (int(row.available), int(row.pending)), periods_of(account.member_id, row.periods, starts)
+
+
+async def _anonymous_sale(
+    uow: UnitOfWork, register: Register, sale: PurchaseRequest, lines: list[SaleLine], award: Award
+) -> PurchaseResult:
+    if sale.offer_ids:
+        raise OfferNotApplicable(
+            "a coupon needs the member's code", offer_ids=[str(i) for i in sale.offer_ids]
+        )
+    purchase = _sale_row(register, sale, lines, award, None)
+    changes = Changes(register.now)
+    changes.new_purchases.append(purchase)
+    changes.events.append(_purchased(purchase, lines))
+    await changes.write(uow, conflict=ReceiptAlreadyPosted(receipt_id=sale.receipt_id))
+    return PurchaseResult(
+        purchase_id=purchase.id,
+        receipt_id=purchase.receipt_id,
+        member=None,
+        points_redeemed=0,
+        points_earned=0,
+        points_repaid=0,
+        miles_earned=0,
+        stages_reached=[],
+        award=[],
+        balances=None,
+    )
+
+
+def _sale_row(
+    register: Register,
+    sale: PurchaseRequest,
+    lines: list[SaleLine],
+    award: Award,
+    member_id: uuid.UUID | None,
+) -> Sale:
+    return Sale(
+        id=new_id(),
+        store_id=register.store_id,
+        terminal_id=register.terminal_id,
+        receipt_id=sale.receipt_id,
+        member_id=member_id,
+        sold_at=sale.sold_at,
+        posted_at=register.now,
+        currency=sale.currency,
+        total_minor=sale.total_minor,
+        lines=msgspec.to_builtins(_stored_lines(lines, award, with_member=member_id is not None)),
+        points_redeemed=sale.points_to_redeem,
+        points_earned=award.points if member_id else 0,
+        miles_earned=award.miles if member_id else 0,
+        award=msgspec.to_builtins(award),
+    )
+
+
+def _purchased(purchase: Sale, lines: list[SaleLine]) -> EventDraft:
+    return sale_event(
+        purchase,
+        InteractionKind.PURCHASED,
+        {
+            "amount_minor": purchase.total_minor,
+            "receipt_id": purchase.receipt_id,
+            "item_count": sum(line.quantity for line in lines),
+            "categories": sorted({line.category for line in lines})[:50],
+        },
+    )
+
+
+def _earned(purchase: Sale, points: int, award: Award) -> EventDraft:
+    return sale_event(
+        purchase,
+        InteractionKind.POINTS_EARNED,
+        {
+            "points": points,
+            "miles": award.miles,
+            "rules": [f"{rule.rule}: {rule.detail}"[:120] for rule in award.applied][:40],
+        },
     )
 
 
@@ -171,7 +231,7 @@ def _rates(program: Program) -> Rates:
 
 
 def _sale_for_offers(
-    purchase: Purchase, member_id: uuid.UUID, lines: list[SaleLine], award: Award, sale: PurchaseRequest
+    purchase: Sale, member_id: uuid.UUID, lines: list[SaleLine], award: Award, sale: PurchaseRequest
 ) -> SaleForOffers:
     earning = {line_award.line_no: line_award.earning_minor for line_award in award.lines}
     return SaleForOffers(

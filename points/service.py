@@ -3,30 +3,58 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from accounts.devices import active_device_secret
 from accounts.errors import DeviceNotFound, MemberNotFound
 from accounts.tables import Member
 from infra.db import UnitOfWork
 from infra.pages import fetch_page
-from points import ledger
+from points import holdings
 from points.code_images import code128_svg, qr_svg
 from points.member_codes import STEP_S, code_expires_at, member_code
-from points.miles import miles_of
+from points.miles import MilesPeriod, periods_of, periods_sql, stage_from
 from points.program import Program
-from points.rules.stages import current_stage, next_period_start, next_stage, period_start
+from points.rules.stages import Stage, next_period_start, next_stage, period_start, previous_period_start
 from points.schemas import HistoryEntry, HistoryPage, MemberCodeView, NextStage, PointsSummary
 from points.tables import PointEntry
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A member's balances and the miles of this and the previous period (their stage), read together."""
+
+    balances: holdings.Balances
+    periods: dict[datetime, MilesPeriod]
+
+    def miles_this_period(self, program: Program, now: datetime) -> int:
+        return self.periods[period_start(now, program.stages)].miles
+
+    def stage(self, program: Program, now: datetime) -> Stage:
+        return stage_from(self.periods, program, now)
+
+
+_STANDING = text(
+    holdings.balances_sql(f", {periods_sql(':member_id', 'CAST(:starts AS timestamptz[])')} AS periods")
+)
+
+
+async def standing(uow: UnitOfWork, program: Program, member_id: uuid.UUID, now: datetime) -> Standing:
+    """The member's balances, next expiry, totals and stage now, in one statement."""
+    starts = [period_start(now, program.stages), previous_period_start(now, program.stages)]
+    row = (await uow.session.execute(_STANDING, {"member_id": member_id, "now": now, "starts": starts})).one()
+    return Standing(holdings.balances_of(row), periods_of(member_id, row.periods, starts))
 
 
 async def points_summary(
     uow: UnitOfWork, program: Program, member_id: uuid.UUID, now: datetime
 ) -> PointsSummary:
-    balances = await ledger.balances(uow, member_id, now)
-    this_period, previous_period = await miles_of(uow, program, member_id, now)
+    found = await standing(uow, program, member_id, now)
+    balances = found.balances
+    this_period = found.miles_this_period(program, now)
     upcoming = next_stage(this_period, program.stages)
     return PointsSummary(
         balances=balances.view(),
@@ -35,7 +63,7 @@ async def points_summary(
         miles_this_period=this_period,
         period_started_at=period_start(now, program.stages),
         period_ends_at=next_period_start(now, program.stages),
-        stage=current_stage(this_period, previous_period, program.stages),
+        stage=found.stage(program, now),
         next_stage=NextStage(stage=upcoming[0], miles_missing=upcoming[1]) if upcoming else None,
     )
 
