@@ -32,6 +32,7 @@ from api.services import DEPENDENCIES, Services
 from api.strict_body import decode_body_strictly
 from api.transactions import transaction_middleware
 from domain.clock import Clock, SystemClock
+from infra.gc_tuning import settled_for_serving
 from infra.logging import configure_logging
 from infra.settings import Settings, load_settings
 from timeline.partitions import ensure_partitions
@@ -61,7 +62,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         async with services.db.unit_of_work() as uow:
             await services.store_catalog.current(uow)
         try:
-            yield
+            with settled_for_serving():
+                yield
         finally:
             await services.stop()
 

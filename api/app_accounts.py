@@ -19,6 +19,7 @@ from accounts.schemas import (
 )
 from api.auth import MEMBER, Member
 from api.services import IssuerDep, LoginLimitsDep, Uow
+from api.transactions import ONLY_READS
 
 
 class AppAccountController(Controller):
@@ -51,7 +52,7 @@ class AppAccountController(Controller):
     ) -> None:
         await members.log_out(uow, issuer, member.member_id, data.refresh_token)
 
-    @get("/me", dependencies=MEMBER, summary="My profile")
+    @get("/me", dependencies=MEMBER, summary="My profile", opt=ONLY_READS)
     async def my_profile(self, uow: Uow, member: Member) -> MemberProfile:
         return await members.profile(uow, member.member_id)
 

@@ -14,6 +14,7 @@ from accounts.devices import DeviceView
 from api.auth import MEMBER, Member
 from api.params import DEFAULT_LIMIT, Cursor, PageSize
 from api.services import ClockDep, ProgramDep, SettingsDep, Uow
+from api.transactions import ONLY_READS
 from points import service
 from points.schemas import HistoryPage, MemberCodeView, PointsSummary
 
@@ -26,11 +27,19 @@ class AppPointsController(Controller):
     security = [{"member": []}]
     dependencies = MEMBER
 
-    @get("/points", summary="Balances, next expiry, miles this period, stage and the next one")
+    @get(
+        "/points",
+        summary="Balances, next expiry, miles this period, stage and the next one",
+        opt=ONLY_READS,
+    )
     async def points(self, uow: Uow, clock: ClockDep, program: ProgramDep, member: Member) -> PointsSummary:
         return await service.points_summary(uow, program, member.member_id, clock.now())
 
-    @get("/points/history", summary="Every change of my points, newest first, with its reason")
+    @get(
+        "/points/history",
+        summary="Every change of my points, newest first, with its reason",
+        opt=ONLY_READS,
+    )
     async def history(
         self, uow: Uow, member: Member, cursor: Cursor = None, limit: PageSize = DEFAULT_LIMIT
     ) -> HistoryPage:
@@ -44,7 +53,7 @@ class AppPointsController(Controller):
             uow, settings.secret("code_signing_key"), member.member_id, member.device_slot, clock.now()
         )
 
-    @get("/devices", summary="My logged-in devices")
+    @get("/devices", summary="My logged-in devices", opt=ONLY_READS)
     async def my_devices(self, uow: Uow, member: Member) -> list[DeviceView]:
         return await devices.list_devices(uow, member.member_id, member.device_slot)
 

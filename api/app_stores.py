@@ -11,6 +11,7 @@ from litestar.params import JSONBody, QueryParameter
 from api.auth import MEMBER, Member
 from api.idempotent import idempotent
 from api.services import ClockDep, ProgramDep, Uow, services_of
+from api.transactions import ONLY_READS
 from geofence import check_ins, finder
 from geofence.schemas import CheckInRequest, CheckInResult, NearbyStores, RegionSet
 
@@ -27,7 +28,11 @@ class AppStoreController(Controller):
     security = [{"member": []}]
     dependencies = MEMBER
 
-    @get("/stores/nearby", summary="Stores nearest to a point, with distance and open-now status")
+    @get(
+        "/stores/nearby",
+        summary="Stores nearest to a point, with distance and open-now status",
+        opt=ONLY_READS,
+    )
     async def nearby(
         self,
         request: Request[Any, Any, Any],
@@ -42,7 +47,11 @@ class AppStoreController(Controller):
         catalog = services_of(request.app.state).store_catalog
         return await finder.nearby_stores(uow, catalog, lat, lon, limit, radius_m, clock.now())
 
-    @get("/stores/regions", summary="The nearest stores to register as OS geofences, and when to refresh")
+    @get(
+        "/stores/regions",
+        summary="The nearest stores to register as OS geofences, and when to refresh",
+        opt=ONLY_READS,
+    )
     async def regions(
         self,
         request: Request[Any, Any, Any],

@@ -10,6 +10,7 @@ from accounts import activity
 from api.auth import MEMBER, Member
 from api.params import TIMELINE_QUERY, TimelineQueryDep
 from api.services import ClockDep, Uow
+from api.transactions import ONLY_READS
 from timeline import service
 from timeline.schemas import BatchResult, EventBatch, TimelinePage
 
@@ -31,7 +32,7 @@ class AppTimelineController(Controller):
     ) -> BatchResult:
         return await activity.report_app_events(uow, member.member_id, data, clock.now())
 
-    @get("/timeline", summary="My interactions, newest first", dependencies=TIMELINE_QUERY)
+    @get("/timeline", summary="My interactions, newest first", dependencies=TIMELINE_QUERY, opt=ONLY_READS)
     async def my_timeline(self, uow: Uow, member: Member, timeline_query: TimelineQueryDep) -> TimelinePage:
         q = timeline_query
         return await service.own_timeline(uow, member.member_id, q.filters, q.cursor, q.limit)

@@ -61,7 +61,10 @@ class Services:
         return cls(
             settings=settings,
             clock=clock,
-            db=Database(create_engine(settings.database_url, settings.database_pool_size)),
+            db=Database(
+                create_engine(settings.database_url, settings.database_pool_size),
+                reader=create_engine(settings.database_url, settings.database_read_pool_size, read_only=True),
+            ),
             redis=redis,
             issuer=TokenIssuer(
                 signing_key=settings.secret("jwt_signing_key"),

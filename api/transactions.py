@@ -28,16 +28,25 @@ _TRANSACTION = "tsunagari.transaction"
 RETRY_AFTER_S = 2
 
 
+READS_ONLY = "reads_only"
+# A route's `opt` for a handler that only reads: its unit of work runs on the database's reader, with no
+# transaction around its statements (BEGIN and COMMIT would be two of a one-statement read's three round
+# trips). The server refuses a write there, so a handler marked by mistake fails loudly, never half-writes.
+ONLY_READS = {READS_ONLY: True}
+
+
 class RequestTransaction:
     """The request's unit of work, made on first use so requests that need no database open nothing."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, reads_only: bool) -> None:
         self._db = db
+        self._reads_only = reads_only
         self._uow: UnitOfWork | None = None
 
     def unit_of_work(self) -> UnitOfWork:
         if self._uow is None:
-            self._uow = UnitOfWork(self._db.session())
+            session = self._db.reading_session() if self._reads_only else self._db.session()
+            self._uow = UnitOfWork(session)
         return self._uow
 
     async def settle(self, succeeded: bool) -> BaseException | None:
@@ -73,7 +82,8 @@ def transaction_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         db: Database = scope["litestar_app"].state.services.db
-        transaction = RequestTransaction(db)
+        handler = scope.get("route_handler")
+        transaction = RequestTransaction(db, bool(handler and handler.opt.get(READS_ONLY)))
         scope.setdefault("state", {})[_TRANSACTION] = transaction
         replaced = False
 

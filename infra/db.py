@@ -45,7 +45,12 @@ def asyncpg_url(url: str) -> str:
     raise ValueError(f"not a PostgreSQL URL: {url.split('@')[-1]}")
 
 
-def create_engine(url: str, pool_size: int) -> AsyncEngine:
+def create_engine(url: str, pool_size: int, *, read_only: bool = False) -> AsyncEngine:
+    """An engine with its own pool. A `read_only` one runs each statement on its own, with no BEGIN or
+    COMMIT (so a one-statement read is one round trip), and the server refuses any write on it."""
+    server_settings = {"application_name": "tsunagari", "timezone": "UTC"}
+    if read_only:
+        server_settings["default_transaction_read_only"] = "on"
     engine = create_async_engine(
         asyncpg_url(url),
         pool_size=pool_size,
@@ -53,7 +58,8 @@ def create_engine(url: str, pool_size: int) -> AsyncEngine:
         # load each request would pay a new connection and cold prepared statements. Requests queue.
         max_overflow=0,
         pool_timeout=30,
-        connect_args={"server_settings": {"application_name": "tsunagari", "timezone": "UTC"}},
+        connect_args={"server_settings": server_settings},
+        **({"isolation_level": "AUTOCOMMIT"} if read_only else {}),
     )
     event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)
     return engine
@@ -165,13 +171,25 @@ def is_retryable(error: BaseException) -> bool:
 
 
 class Database:
-    def __init__(self, engine: AsyncEngine) -> None:
+    """The database, and optionally an engine for requests that only read (`create_engine(read_only=True)`).
+
+    Reads there see what is committed when each statement starts, as statements inside a READ COMMITTED
+    transaction do, so a use case that reads in one statement sees exactly what it would in a transaction.
+    """
+
+    def __init__(self, engine: AsyncEngine, reader: AsyncEngine | None = None) -> None:
         self.engine = engine
+        self.reader = reader
         self._sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
+        self._reading = async_sessionmaker(reader or engine, expire_on_commit=False, autoflush=False)
 
     def session(self) -> AsyncSession:
         """A new session; it takes a connection from the pool only when first used."""
         return self._sessions()
+
+    def reading_session(self) -> AsyncSession:
+        """A session for a request that only reads: on the reader when there is one (writes refused)."""
+        return self._reading()
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
@@ -187,3 +205,5 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.reader is not None:
+            await self.reader.dispose()

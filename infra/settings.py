@@ -50,6 +50,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     login_attempts_per_window: Annotated[int, msgspec.Meta(ge=1)] = 10
     login_window_s: PositiveSeconds = 900
     database_pool_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 10
+    # Connections per worker process for requests that only read (api.transactions.ONLY_READS): autocommit,
+    # read-only.
+    database_read_pool_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 5
     redis_key_prefix: str = "tsunagari:"
     seed_demo_data: bool = True
     timeline_retention_days: Annotated[int, msgspec.Meta(ge=90)] = 730
