@@ -27,6 +27,7 @@ from push.materialize import materialize_campaigns
 from push.pacing import Pacer
 from push.policy import PushPolicy
 from push.profiles import refresh_profiles
+from push.rules.groups import in_global_control
 from push.tables import Delivery, DeliveryState
 from tests.integration.factories import bearer
 from timeline.recording import fold_pending
@@ -76,9 +77,18 @@ async def add_members(
     time_zone: str = "Asia/Tokyo",
     devices: int = 1,
     permission: str = "granted",
+    anyone: bool = False,
 ) -> list[uuid.UUID]:
-    """Members with `devices` phones each, registered for push (the API path has its own tests)."""
-    ids = [uuid.uuid4() for _ in range(count)]
+    """Members with `devices` phones each, registered for push (the API path has its own tests).
+
+    Unless `anyone`, their ids fall outside the tests' global control group: with random ids, one
+    member in a hundred would be held back from every campaign, and a test about sending would fail
+    once in a hundred runs. Tests about control groups ask for `anyone`."""
+    ids: list[uuid.UUID] = []
+    while len(ids) < count:
+        member_id = uuid.uuid4()
+        if anyone or not in_global_control(member_id, TEST_POLICY.global_control_percent):
+            ids.append(member_id)
     async with db.unit_of_work() as uow:
         await uow.session.execute(
             insert(Member),

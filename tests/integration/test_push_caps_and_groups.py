@@ -144,7 +144,7 @@ async def test_control_groups_are_stable_excluded_and_reported(
     marketer: dict[str, Any],
 ) -> None:
     policy = msgspec.structs.replace(TEST_POLICY, global_control_percent=10)
-    members = await add_members(db, 400, clock.now())
+    members = await add_members(db, 400, clock.now(), anyone=True)
     first = await campaign_now(client, marketer, control_percent=20)
     second = await campaign_now(client, marketer, name="Second", control_percent=20)
     receipt = await campaign_now(client, marketer, name="Receipt", transactional=True)
