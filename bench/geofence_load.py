@@ -82,7 +82,6 @@ async def load(
             ],
         )
         member_ids = await copy_members(connection, members, now, first_card=3000000000000000)
-        await connection.execute("INSERT INTO store_catalog_version (id, version) VALUES (1, 1)")
         await connection.execute("ANALYZE")
     finally:
         await connection.close()

@@ -7,8 +7,10 @@ default 127.0.0.1) and only ever send traffic to 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import re
+import resource
 import secrets
 import shutil
 import signal
@@ -97,6 +99,7 @@ def bench_settings(database_url: str, workers: int) -> Settings:
         log_level=os.environ.get("TSUNAGARI_BENCH_LOG_LEVEL", "WARNING"),
         redis_key_prefix=f"bench-{secrets.token_hex(4)}:",
         database_pool_size=20,
+        database_read_pool_size=10,
     )
 
 
@@ -127,8 +130,20 @@ def server_command(server: str, port: int, workers: int) -> list[str]:
     raise ValueError(f"unknown server {server!r}; one of {', '.join(SERVERS)}")
 
 
+@dataclass(frozen=True)
+class Server:
+    url: str
+    pid: int  # the server's first process; its workers are its children
+
+
 @contextmanager
 def running_server(settings: Settings, server: str = "uvicorn") -> Iterator[str]:
+    with running_server_process(settings, server) as running:
+        yield running.url
+
+
+@contextmanager
+def running_server_process(settings: Settings, server: str = "uvicorn") -> Iterator[Server]:
     port = free_port()
     env = {**os.environ, **env_for_children(settings), "TSUNAGARI_PORT": str(port)}
     log_path = os.path.join(tempfile.gettempdir(), "tsunagari-bench-server.log")
@@ -152,11 +167,96 @@ def running_server(settings: Settings, server: str = "uvicorn") -> Iterator[str]
                 time.sleep(0.2)
         else:
             raise TimeoutError("server did not start")
-        yield base
+        yield Server(base, process.pid)
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
         log_file.close()
+
+
+_TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+
+
+def _processes() -> dict[int, tuple[str, int, float]]:
+    """Every process now: pid -> (command name, parent pid, CPU seconds used so far by it and by its
+    children that ended: PostgreSQL's backends that ended are counted in the postmaster's)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        found[int(entry.name)] = (
+            name,
+            int(fields[1]),
+            (int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND,
+        )
+    return found
+
+
+def _cpu_by_side(server_pid: int | None) -> tuple[float, float]:
+    """CPU seconds used so far by the server (its process and their descendants) and by PostgreSQL (all
+    of it on this machine: its backends come and go with pgbench's connections, so they are counted
+    by the server they belong to, not by database; measure on a quiet machine)."""
+    processes = _processes()
+    in_server = {server_pid} if server_pid is not None else set()
+    changed = True
+    while changed:
+        changed = False
+        for pid, (_, parent, _) in processes.items():
+            if parent in in_server and pid not in in_server:
+                in_server.add(pid)
+                changed = True
+    server = sum(processes[pid][2] for pid in in_server if pid in processes)
+    postmasters = {pid for pid, (name, parent, _) in processes.items() if name == "postgres" and parent == 1}
+    postgres = {
+        pid
+        for pid, (name, parent, _) in processes.items()
+        if name == "postgres" and parent not in postmasters
+    }
+    return server, sum(processes[pid][2] for pid in postgres)
+
+
+@dataclass
+class CpuUse:
+    """CPU seconds the server, PostgreSQL and the load generator used during a measurement."""
+
+    server_s: float = 0.0
+    database_s: float = 0.0
+    load_s: float = 0.0
+
+    def per_request_ms(self, requests: int) -> tuple[float, float, float]:
+        """(server, PostgreSQL, load generator) CPU milliseconds per request."""
+        if not requests:
+            return (math.nan, math.nan, math.nan)
+        return (
+            self.server_s * 1000 / requests,
+            self.database_s * 1000 / requests,
+            self.load_s * 1000 / requests,
+        )
+
+
+@contextmanager
+def cpu_use(server_pid: int | None) -> Iterator[CpuUse]:
+    """Measure the CPU the server's processes, PostgreSQL and this process's children that ended (the
+    load generator's runs) use in the block: what each request costs on the shared cores."""
+    used = CpuUse()
+    server, database = _cpu_by_side(server_pid)
+    children = _children_cpu_s()
+    yield used
+    server_after, database_after = _cpu_by_side(server_pid)
+    used.server_s = server_after - server
+    used.database_s = database_after - database
+    used.load_s = _children_cpu_s() - children
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 @dataclass(frozen=True)

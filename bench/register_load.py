@@ -38,6 +38,9 @@ from stores.schemas import StoreDraft, TerminalDraft
 from stores.service import create_store, create_terminal
 
 TERMINALS = 64
+# Pre-signed purchases per second of a wrk run: more than the server takes (each is single-use; wrk
+# repeating one would show as an error, see wrk/replay.lua).
+PURCHASES_PER_SECOND = 1500
 
 
 def sale_body(receipt_id: str, sold_at: datetime, total: int) -> dict[str, object]:
@@ -267,7 +270,8 @@ async def with_wrk(
     """wrk (C) as the load generator: a Python client saturates these two cores before the server does."""
     with running_server(settings) as base:
         for concurrency in (16, 64):
-            lines = purchase_lines(terminals, shoppers, concurrency, 400 * seconds, f"{concurrency}")
+            count = PURCHASES_PER_SECOND * seconds
+            lines = purchase_lines(terminals, shoppers, concurrency, count, f"{concurrency}")
             print(f"POST /v1/pos/purchases, {concurrency} terminals (wrk, {seconds}s):")
             print(wrk(base, "/v1/pos/purchases", concurrency, seconds, lines))
         reads = [f"GET\t/v1/app/points\t-\t-\t-\t-\t{token}\t-" for token in tokens]

@@ -38,9 +38,12 @@ import httpx
 from bench.harness import (
     SERVER_URL,
     SERVERS,
+    CpuUse,
     WrkResult,
+    cpu_use,
     fresh_database,
     running_server,
+    running_server_process,
     send_line,
     wrk_output,
 )
@@ -67,7 +70,7 @@ from bench.sql_replay import (
 )
 
 DATABASE = "bench_side_by_side"
-LINES_PER_SECOND = 600  # requests prepared per second of a run: more than any path serves on this machine
+LINES_PER_SECOND = 1200  # requests prepared per second of a run: more than any single-use path serves here
 REPLAY_TPS_BOUND = 5_000  # pool rows per second of replay, for paths whose rows must never repeat
 
 
@@ -118,20 +121,26 @@ def measure_app(
 ) -> Served:
     web: dict[int, WrkResult] = {}
     app: dict[tuple[str, int], WrkResult] = {}
+    cpu: dict[tuple[str, int], CpuUse] = {}
     print(f"served by {server}:", flush=True)
-    with running_server(world.settings, server) as base:
+    with running_server_process(world.settings, server) as running:
+        base = running.url
         health = [healthz_line(0, "", datetime.now(UTC))] * 100  # replay.lua: a line per thread at least
         for path in paths:  # warm-up: every pooled connection prepares the path's statements
             wrk_output(base, path.target, max(CLIENTS), warm_s, lines(path, warm_s, "warm"))
         for clients in CLIENTS:
-            web[clients] = WrkResult.parse(wrk_output(base, "/healthz", clients, seconds, health))
+            with cpu_use(running.pid) as cpu[(WEB_CEILING, clients)]:
+                web[clients] = WrkResult.parse(wrk_output(base, "/healthz", clients, seconds, health))
             _progress(f"{WEB_CEILING}, {clients} clients", web[clients].per_second)
         for path in paths:
             for clients in CLIENTS:
-                out = wrk_output(base, path.target, clients, seconds, lines(path, seconds, f"c{clients}"))
-                app[(path.name, clients)] = WrkResult.parse(out)
+                sent = lines(path, seconds, f"c{clients}")
+                with cpu_use(running.pid) as cpu[(path.name, clients)]:
+                    app[(path.name, clients)] = WrkResult.parse(
+                        wrk_output(base, path.target, clients, seconds, sent)
+                    )
                 _progress(f"{path.label}, {clients} clients", app[(path.name, clients)].per_second)
-    return Served(web, app)
+    return Served(web, app, cpu)
 
 
 async def prepare_replays(
@@ -164,10 +173,12 @@ async def prepare_replays(
 
 def measure_replays(
     url: str, replays: dict[str, Replay], seconds: int
-) -> tuple[dict[int, PgbenchResult], dict[tuple[str, int], PgbenchResult]]:
+) -> tuple[dict[int, PgbenchResult], dict[tuple[str, int], PgbenchResult], dict[tuple[str, int], CpuUse]]:
     reference = {}
+    cpu: dict[tuple[str, int], CpuUse] = {}
     for clients in CLIENTS:
-        reference[clients] = run_pgbench(url, REFERENCE_SCRIPT, clients, seconds)
+        with cpu_use(None) as cpu[("reference", clients)]:
+            reference[clients] = run_pgbench(url, REFERENCE_SCRIPT, clients, seconds)
         _progress(f"4-statement reference, {clients} clients", reference[clients].per_second, "tps")
     results = {}
     for name, replay in replays.items():
@@ -175,13 +186,14 @@ def measure_replays(
             continue
         base = 2  # transaction numbers go on from the check's (1)
         for clients in CLIENTS:
-            result = run_pgbench(
-                url, replay.script.text, clients, seconds, replay.variables(clients, base, f"c{clients}")
-            )
+            with cpu_use(None) as cpu[(name, clients)]:
+                result = run_pgbench(
+                    url, replay.script.text, clients, seconds, replay.variables(clients, base, f"c{clients}")
+                )
             base += clients * (result.most_by_one_client + 1)
             results[(name, clients)] = result
             _progress(f"replay {name}, {clients} clients", result.per_second, "tps")
-    return reference, results
+    return reference, results, cpu
 
 
 def _progress(label: str, rate: float, unit: str = "req/s") -> None:
@@ -257,8 +269,8 @@ async def main() -> None:
     replays = await prepare_replays(url, paths, captured, lines, args.seconds)
     if args.scripts:
         write_scripts(args.scripts, captured, replays)
-    reference, replayed = measure_replays(url, replays, args.seconds)
-    report(paths, captured, replays, Figures(served, reference, replayed))
+    reference, replayed, replay_cpu = measure_replays(url, replays, args.seconds)
+    report(paths, captured, replays, Figures(served, reference, replayed, replay_cpu))
     print(f"\ntotal {time.perf_counter() - started:.0f}s")
 
 

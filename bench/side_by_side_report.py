@@ -6,7 +6,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from bench.harness import WrkResult
+from bench.harness import CpuUse, WrkResult
 from bench.hot_paths import WEB_CEILING, HotPath
 from bench.sql_capture import Statement
 from bench.sql_replay import PgbenchResult, ReplayScript
@@ -64,12 +64,12 @@ def _ratio(numerator: float | None, denominator: float | None) -> str:
     return f"{numerator / denominator:.2f}"
 
 
-def _ms(value: float | None) -> str:
-    return "-" if value is None or math.isnan(value) else f"{value:.1f}"
+def _ms(value: float | None, decimals: int = 1) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:.{decimals}f}"
 
 
 def _row(*cells: object) -> str:
-    widths = (34, 7, 10, 8, 8, 6, 9, 10, 10, 8, 8, 6)
+    widths = (34, 7, 10, 8, 8, 6, 9, 10, 10, 8, 8, 6, 8, 8, 8)
     first, *rest = (str(cell) for cell in cells)
     return f"{first:<{widths[0]}} " + " ".join(
         f"{cell:>{width}}" for cell, width in zip(rest, widths[1:], strict=True)
@@ -78,10 +78,16 @@ def _row(*cells: object) -> str:
 
 @dataclass(frozen=True)
 class Served:
-    """What one server achieved: the web ceiling and each path, by client count."""
+    """What one server achieved: the web ceiling and each path, by client count, and the CPU each used."""
 
     web: dict[int, WrkResult]
     app: dict[tuple[str, int], WrkResult]
+    cpu: dict[tuple[str, int], CpuUse]  # by (path name, or WEB_CEILING, clients)
+
+    def cpu_ms(self, name: str, clients: int, requests: int) -> tuple[str, str]:
+        """(server, PostgreSQL) CPU milliseconds per request."""
+        server, database, _ = self.cpu[(name, clients)].per_request_ms(requests)
+        return _ms(server, 2), _ms(database, 2)
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,11 @@ class Figures:
     servers: dict[str, Served]
     reference: dict[int, PgbenchResult]
     replayed: dict[tuple[str, int], PgbenchResult]
+    replay_cpu: dict[tuple[str, int], CpuUse]  # PostgreSQL's, by (path name or "reference", clients)
+
+    def replay_db_ms(self, name: str, clients: int, transactions: int) -> str:
+        use = self.replay_cpu.get((name, clients))
+        return _ms(use.per_request_ms(transactions)[1], 2) if use else "-"
 
     def replay_tps(self, name: str, clients: int) -> float | None:
         result = self.replayed.get((name, clients))
@@ -125,18 +136,22 @@ def report(
 
 def table(paths: list[HotPath], captured: dict[str, Captured], served: Served, figures: Figures) -> None:
     print(_row("path", "clients", "app req/s", "p50 ms", "p99 ms", "failed", "stmts/req", "replay tps",
-               "replay p50", "x replay", "x 4-stmt", "x web"))  # fmt: skip
+               "replay p50", "x replay", "x 4-stmt", "x web", "app cpu", "app pg", "replay pg"))  # fmt: skip
     for clients in CLIENTS:
         web, ref = served.web[clients], figures.reference[clients]
         print(_row(f"{WEB_CEILING} (web ceiling)", clients, f"{web.per_second:,.0f}", _ms(web.p50_ms),
-                   _ms(web.p99_ms), web.failed, 0, "", "", "", "", "1.00"))  # fmt: skip
+                   _ms(web.p99_ms), web.failed, 0, "", "", "", "", "1.00",
+                   *served.cpu_ms(WEB_CEILING, clients, web.requests), ""))  # fmt: skip
         print(_row("4-statement reference (pgbench)", clients, "", "", "", "", 5, f"{ref.per_second:,.0f}",
-                   _ms(ref.p50_ms), "", "1.00", ""))  # fmt: skip
+                   _ms(ref.p50_ms), "", "1.00", "", "", "",
+                   figures.replay_db_ms("reference", clients, ref.transactions)))  # fmt: skip
     for path in paths:
         for clients in CLIENTS:
             app = served.app[(path.name, clients)]
             replay_tps = figures.replay_tps(path.name, clients)
-            replay_p50 = figures.replayed[(path.name, clients)].p50_ms if replay_tps else None
+            replayed = figures.replayed.get((path.name, clients)) if replay_tps else None
+            replay_p50 = replayed.p50_ms if replayed else None
+            replay_pg = figures.replay_db_ms(path.name, clients, replayed.transactions) if replayed else "-"
             print(
                 _row(
                     path.label,
@@ -151,6 +166,8 @@ def table(paths: list[HotPath], captured: dict[str, Captured], served: Served, f
                     _ratio(app.per_second, replay_tps),
                     _ratio(app.per_second, figures.reference[clients].per_second),
                     _ratio(app.per_second, served.web[clients].per_second),
+                    *served.cpu_ms(path.name, clients, app.requests),
+                    replay_pg,
                 )
             )
 
