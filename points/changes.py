@@ -203,6 +203,16 @@ def rows_sql(table: str, param: str) -> str:
     return f"jsonb_populate_recordset(NULL::{table}, CAST(:{param} AS jsonb))"
 
 
+def keys_sql(param: str, key: str) -> str:
+    """SQL: the `key` (a uuid) of each row of the JSON array in parameter `param`, as an array.
+
+    An UPDATE joined to a JSON array alone gets a hash join over the whole table below some tens of
+    thousands of rows (PostgreSQL estimates the array at 100 rows, whatever it holds); also matching
+    `= ANY` of this array, the planner looks up the few keys (tests/integration/test_write_plans.py)."""
+    rows = f"jsonb_array_elements(CAST(:{param} AS jsonb))"
+    return f"ARRAY(SELECT CAST(item ->> '{key}' AS uuid) FROM {rows} AS item)"  # noqa: S608 - constant SQL
+
+
 # Lots taken from get their remaining lowered by what was taken (never set from a stale copy); the
 # account's totals, the miles rows and the sale are written as the operations left them. `WRITING` is
 # the CTEs of `write`'s statement, for a statement that writes rows of its own after them (`along`).
@@ -211,7 +221,7 @@ new_lots AS (INSERT INTO point_lots SELECT * FROM {rows_sql("point_lots", "new_l
 taken_lots AS (
     UPDATE point_lots AS lot SET remaining = lot.remaining - taken.points
     FROM jsonb_to_recordset(CAST(:taken AS jsonb)) AS taken(id uuid, points bigint)
-    WHERE lot.id = taken.id
+    WHERE lot.id = taken.id AND lot.id = ANY({keys_sql("taken", "id")})
 ),
 entries AS (INSERT INTO point_entries SELECT * FROM {rows_sql("point_entries", "entries")}),
 accounts AS (
@@ -220,6 +230,7 @@ accounts AS (
         lifetime_expired = totals.lifetime_expired, owed = totals.owed, updated_at = totals.updated_at
     FROM {rows_sql("point_accounts", "accounts")} AS totals
     WHERE account.member_id = totals.member_id
+        AND account.member_id = ANY({keys_sql("accounts", "member_id")})
 ),
 miles AS (
     INSERT INTO member_miles SELECT * FROM {rows_sql("member_miles", "miles")}
@@ -233,7 +244,7 @@ purchases AS (
         refunded_minor = changed.refunded_minor, points_reversed = changed.points_reversed,
         miles_reversed = changed.miles_reversed, points_returned = changed.points_returned
     FROM {rows_sql("purchases", "purchases")} AS changed
-    WHERE sale.id = changed.id
+    WHERE sale.id = changed.id AND sale.id = ANY({keys_sql("purchases", "id")})
 ),
 refunds AS (INSERT INTO refunds SELECT * FROM {rows_sql("refunds", "refunds")}),
 {RECORDING}"""  # noqa: S608 - constant SQL; values are bound
