@@ -9,7 +9,7 @@ import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from commands.cli_runtime import ready_database, run_reporting_errors
+from commands.cli_runtime import in_loop, ready_database, run_reporting_errors
 from commands.progress import ProgressBar
 from domain.clock import SystemClock
 from infra.db import Database
@@ -23,6 +23,11 @@ def add_data_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     points.add_parser("expire", help="expire lots past their date (idempotent)").set_defaults(
         run=_points_expire
     )
+    audit = points.add_parser(
+        "audit", help="check every invariant of the ledger; exit status 1 when any is broken"
+    )
+    audit.add_argument("--json", action="store_true", help="one JSON object per violation, then the summary")
+    audit.set_defaults(run=_points_audit)
     commands.add_parser(
         "worker", help="run the periodic jobs until stopped (any number of workers)"
     ).set_defaults(run=_worker)
@@ -115,6 +120,34 @@ def _points_expire(args: argparse.Namespace, settings: Settings) -> int:
         return f"expired {await expire_due(db, SystemClock().now())} points"
 
     return run_reporting_errors(settings, expire)
+
+
+def _points_audit(args: argparse.Namespace, settings: Settings) -> int:
+    import msgspec
+
+    from points.audit import AuditSummary, audit_ledger
+
+    summary = AuditSummary()
+
+    async def audit(db: Database) -> None:
+        since = SystemClock().now() - timedelta(days=settings.timeline_retention_days)
+        async for violation in audit_ledger(db, since, summary):
+            if args.json:
+                print(msgspec.json.encode(violation).decode(), flush=True)
+            else:
+                print(f"{violation.member_id or 'anonymous sale'}: {violation.invariant}: {violation.detail}")
+
+    with ready_database(settings) as ready:
+        in_loop(ready, audit)
+    if args.json:
+        print(msgspec.json.encode(summary).decode())
+    else:
+        print(
+            f"audited {summary.members} members and {summary.anonymous_sales} anonymous sales: "
+            f"{summary.violations} violations",
+            file=sys.stderr,
+        )
+    return 1 if summary.violations else 0
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:

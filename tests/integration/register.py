@@ -15,7 +15,9 @@ from accounts.device_secrets import secret_from_app
 from domain.clock import Clock
 from points.member_codes import member_code
 from tests.integration.factories import (
+    PASSWORD,
     TerminalCredentials,
+    bearer,
     create_store,
     create_terminal,
     sign_up,
@@ -39,6 +41,15 @@ class Shopper:
 
 async def shopper(client: httpx.AsyncClient, **overrides: Any) -> Shopper:
     return Shopper(await sign_up(client, **overrides))
+
+
+async def log_in_again(client: httpx.AsyncClient, member: Shopper) -> Shopper:
+    """A new login (and device) of the member: sessions made before the clock moved a year are stale."""
+    response = await client.post(
+        "/v1/app/sessions", json={"email": member.session["member"]["email"], "password": PASSWORD}
+    )
+    assert response.status_code == 200, response.text
+    return Shopper(response.json())
 
 
 async def register(
@@ -103,3 +114,37 @@ async def pos(
 
 def days_ago(now: datetime, days: float) -> datetime:
     return now - timedelta(days=days)
+
+
+def posted(response: httpx.Response) -> dict[str, Any]:
+    """The body of a POS write that must have been recorded."""
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def refund(receipt: str, at: datetime, **what: Any) -> dict[str, Any]:
+    return {
+        "refund_receipt_id": f"RET-{secrets.token_hex(5)}",
+        "original_receipt_id": receipt,
+        "refunded_at": at.isoformat(),
+        **what,
+    }
+
+
+GINZA = (35.6717, 139.7650)  # where factories.store_draft puts a store
+
+
+async def check_in_at_ginza(
+    client: httpx.AsyncClient, member: Shopper, store_id: str, clock: Clock
+) -> httpx.Response:
+    body = {
+        "store_id": store_id,
+        "latitude": GINZA[0],
+        "longitude": GINZA[1],
+        "accuracy_m": 20,
+        "fix_at": clock.now().isoformat(),
+        "trigger": "user_tap",
+    }
+    headers = bearer(member.session) | {"Idempotency-Key": f"check-in-{secrets.token_hex(8)}"}
+    return await client.post("/v1/app/check-ins", json=body, headers=headers)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import secrets
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,7 +18,6 @@ from infra.db import Database
 from infra.settings import Settings
 from points.expiry import expire_due
 from tests.integration.factories import (
-    PASSWORD,
     TerminalCredentials,
     bearer,
     create_store,
@@ -29,26 +27,22 @@ from tests.integration.factories import (
 from tests.integration.ledger_invariants import broken_invariants
 from tests.integration.lock_waits import side_connections, until_waiting
 from tests.integration.problems import assert_problem
-from tests.integration.register import Shopper, days_ago, pos, register, sale, shopper
+from tests.integration.register import (
+    GINZA,
+    Shopper,
+    check_in_at_ginza,
+    days_ago,
+    log_in_again,
+    pos,
+    posted,
+    refund,
+    register,
+    sale,
+    shopper,
+)
 
 PURCHASES = "/v1/pos/purchases"
 REFUNDS = "/v1/pos/refunds"
-GINZA = (35.6717, 139.7650)  # where factories.store_draft puts a store
-
-
-def posted(response: httpx.Response) -> dict[str, Any]:
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-async def log_in_again(client: httpx.AsyncClient, member: Shopper) -> Shopper:
-    """A new login (and device) of the member: sessions made before the clock moved a year are stale."""
-    response = await client.post(
-        "/v1/app/sessions", json={"email": member.session["member"]["email"], "password": PASSWORD}
-    )
-    assert response.status_code == 200, response.text
-    return Shopper(response.json())
 
 
 async def shown_balances(client: httpx.AsyncClient, member: Shopper) -> tuple[int, int]:
@@ -56,30 +50,6 @@ async def shown_balances(client: httpx.AsyncClient, member: Shopper) -> tuple[in
     assert response.status_code == 200, response.text
     balances = response.json()["balances"]
     return int(balances["available"]), int(balances["pending"])
-
-
-def refund(receipt: str, at: datetime, **what: Any) -> dict[str, Any]:
-    return {
-        "refund_receipt_id": f"RET-{secrets.token_hex(5)}",
-        "original_receipt_id": receipt,
-        "refunded_at": at.isoformat(),
-        **what,
-    }
-
-
-async def check_in_at_ginza(
-    client: httpx.AsyncClient, member: Shopper, store_id: str, clock: SettableClock
-) -> httpx.Response:
-    body = {
-        "store_id": store_id,
-        "latitude": GINZA[0],
-        "longitude": GINZA[1],
-        "accuracy_m": 20,
-        "fix_at": clock.now().isoformat(),
-        "trigger": "user_tap",
-    }
-    headers = bearer(member.session) | {"Idempotency-Key": f"check-in-{secrets.token_hex(8)}"}
-    return await client.post("/v1/app/check-ins", json=body, headers=headers)
 
 
 # --- bodies a hostile or careless register sends ------------------------------------------------------
