@@ -107,7 +107,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                         type="apiKey",
                         security_scheme_in="header",
                         name="Tsunagari-Signature",
-                        description="HMAC-SHA256 request signature; see docs/pos-integration.md",
+                        description="HMAC-SHA256 signature of the request, sent with Tsunagari-Key-Id, "
+                        "Tsunagari-Timestamp and Tsunagari-Nonce; see docs/pos-integration.md",
                     ),
                 }
             ),

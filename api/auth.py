@@ -15,7 +15,7 @@ from accounts.rules import StaffRole
 from api.services import Uow, services_of
 from domain.tokens import AccessClaims, Audience, TokenExpired, TokenInvalid, read_access_token
 from stores.pos_auth import AuthenticatedTerminal, SignedRequest
-from stores.pos_signature import KEY_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
+from stores.pos_signature import KEY_ID_HEADER, NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,7 @@ async def provide_terminal(request: Request[Any, Any, Any], state: State, uow: U
         key_id=request.headers.get(KEY_ID_HEADER),
         timestamp=request.headers.get(TIMESTAMP_HEADER),
         signature=request.headers.get(SIGNATURE_HEADER),
+        nonce=request.headers.get(NONCE_HEADER),
     )
     return await services_of(state).pos_auth.authenticate(uow, signed)
 

@@ -75,7 +75,11 @@ class Services:
             ),
             login_limits=LoginLimits(redis, settings.login_attempts_per_window, settings.login_window_s),
             pos_auth=PosAuthenticator(
-                settings.secret("terminal_key"), settings.pos_clock_skew_s, redis, clock
+                settings.secret("terminal_key"),
+                settings.pos_clock_skew_s,
+                redis,
+                clock,
+                require_nonce=settings.pos_require_nonce,
             ),
             program=program,
             check_in_policy=check_in_policy,

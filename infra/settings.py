@@ -46,6 +46,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     access_token_ttl_s: PositiveSeconds = 900
     refresh_token_ttl_s: PositiveSeconds = 30 * 24 * 3600
     pos_clock_skew_s: PositiveSeconds = 300
+    # Refuse POS requests signed without a Tsunagari-Nonce (the previous release's form) once every
+    # register sends one; the next release makes this the only form.
+    pos_require_nonce: bool = False
     max_request_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 1024 * 1024
     login_attempts_per_window: Annotated[int, msgspec.Meta(ge=1)] = 10
     login_window_s: PositiveSeconds = 900

@@ -45,9 +45,19 @@ class PosTimestampOutOfWindow(Unauthenticated):
     title = "The request timestamp is too far from the server clock; check the terminal's clock"
 
 
+class PosNonceRequired(Unauthenticated):
+    code = "pos_nonce_required"
+    title = "POS requests must carry a Tsunagari-Nonce header, signed with the request"
+
+
+class PosNonceInvalid(Unauthenticated):
+    code = "pos_nonce_invalid"
+    title = "Tsunagari-Nonce must be 16 to 64 characters of A-Z a-z 0-9 _ -"
+
+
 class PosRequestReplayed(Unauthenticated):
     code = "pos_request_replayed"
-    title = "This signed request was already received; sign each attempt anew"
+    title = "This signed request (or its nonce) was already received; sign each attempt anew"
 
 
 class PosTerminalUnknown(Unauthenticated):

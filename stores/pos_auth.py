@@ -19,6 +19,8 @@ from domain.clock import Clock
 from infra.db import UnitOfWork
 from infra.redis import RedisKeys
 from stores.errors import (
+    PosNonceInvalid,
+    PosNonceRequired,
     PosRequestReplayed,
     PosSignatureInvalid,
     PosSignatureMissing,
@@ -29,6 +31,7 @@ from stores.errors import (
 from stores.pos_signature import (
     canonical_request,
     derive_terminal_secret,
+    nonce_well_formed,
     secret_digest,
     signature_matches,
     timestamp_within,
@@ -48,6 +51,7 @@ class SignedRequest:
     key_id: str | None
     timestamp: str | None
     signature: str | None
+    nonce: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,9 +93,12 @@ class AuthenticatedTerminal:
 
 
 class PosAuthenticator:
-    def __init__(self, terminal_key: str, skew_s: int, redis: RedisKeys, clock: Clock) -> None:
+    def __init__(
+        self, terminal_key: str, skew_s: int, redis: RedisKeys, clock: Clock, *, require_nonce: bool = False
+    ) -> None:
         self._terminal_key = terminal_key
         self._skew_s = skew_s
+        self._require_nonce = require_nonce
         self._redis = redis
         self._clock = clock
         self._version: int | None = None
@@ -100,6 +107,10 @@ class PosAuthenticator:
     async def authenticate(self, uow: UnitOfWork, request: SignedRequest) -> AuthenticatedTerminal:
         if not (request.key_id and request.timestamp and request.signature):
             raise PosSignatureMissing()
+        if request.nonce is None and self._require_nonce:
+            raise PosNonceRequired()
+        if request.nonce is not None and not nonce_well_formed(request.nonce):
+            raise PosNonceInvalid()
         if not timestamp_within(request.timestamp, self._clock.now(), self._skew_s):
             raise PosTimestampOutOfWindow(server_time=int(self._clock.now().timestamp()))
         terminal = await self._terminal(uow, request.key_id)
@@ -112,13 +123,13 @@ class PosAuthenticator:
             )
             raise PosSignatureInvalid()
         canonical = canonical_request(
-            request.method, request.path_with_query, request.timestamp, request.body
+            request.method, request.path_with_query, request.timestamp, request.body, request.nonce
         )
         if not signature_matches(secret, canonical, request.signature):
             raise PosSignatureInvalid()
         if not terminal.accepts_requests:
             raise PosTerminalDisabled()
-        await self._refuse_replay(terminal.key_id, request.signature)
+        await self._refuse_replay(terminal.key_id, request.signature, request.nonce)
         return AuthenticatedTerminal(
             terminal_id=terminal.terminal_id, store_id=terminal.store_id, key_id=terminal.key_id
         )
@@ -150,13 +161,17 @@ class PosAuthenticator:
                 self._terminals[key_id] = known
         return known
 
-    async def _refuse_replay(self, key_id: str, signature: str) -> None:
-        """Each signature is accepted once while its timestamp is in the window.
+    async def _refuse_replay(self, key_id: str, signature: str, nonce: str | None) -> None:
+        """Each nonce (each signature, from a terminal that sends none) is accepted once while its
+        timestamp is in the window: a nonce seen again is refused even under a new timestamp.
 
         When Redis is down the guard is skipped (logged): writes stay exactly-once through their
         idempotency keys, and a store must keep selling during a cache outage.
         """
-        key = self._redis.key("pos-sig", key_id, signature.strip().lower())
+        if nonce is not None:
+            key = self._redis.key("pos-nonce", key_id, nonce)
+        else:
+            key = self._redis.key("pos-sig", key_id, signature.strip().lower())
         try:
             first = await self._redis.client.set(key, b"1", nx=True, ex=2 * self._skew_s + 1)
         except RedisError as error:

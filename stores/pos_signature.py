@@ -4,8 +4,12 @@ Canonical request (UTF-8, lines joined by `\\n`):
     METHOD
     path?query (exactly as sent)
     timestamp (Unix seconds)
+    nonce (the Tsunagari-Nonce header; terminals of the previous release send none and sign without it)
     hex SHA-256 of the body (of the empty string for no body)
 Signature: hex HMAC-SHA256 of the canonical request under the terminal secret.
+
+Without a nonce, two identical requests signed in the same second have the same signature and the second
+is refused as a replay; a fresh nonce per request makes every request's signature its own.
 
 Terminal secrets are derived from the server's terminal key, the key id and a random salt,
 so the database keeps only the salt and a digest: a copy of the database cannot sign requests.
@@ -16,12 +20,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import datetime
 
 KEY_ID_HEADER = "tsunagari-key-id"
 TIMESTAMP_HEADER = "tsunagari-timestamp"
 SIGNATURE_HEADER = "tsunagari-signature"
+NONCE_HEADER = "tsunagari-nonce"
+_NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 KEY_ID_PREFIX = "tk_"
 
 
@@ -44,8 +51,18 @@ def secret_digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
 
-def canonical_request(method: str, path_with_query: str, timestamp: str, body: bytes) -> bytes:
-    return "\n".join((method.upper(), path_with_query, timestamp, hashlib.sha256(body).hexdigest())).encode()
+def canonical_request(
+    method: str, path_with_query: str, timestamp: str, body: bytes, nonce: str | None = None
+) -> bytes:
+    signed_time = (timestamp,) if nonce is None else (timestamp, nonce)
+    return "\n".join(
+        (method.upper(), path_with_query, *signed_time, hashlib.sha256(body).hexdigest())
+    ).encode()
+
+
+def nonce_well_formed(nonce: str) -> bool:
+    """16 to 64 characters of A-Z a-z 0-9 _ - (a UUID's hex, or 16 random bytes in base64url)."""
+    return _NONCE.fullmatch(nonce) is not None
 
 
 def sign(secret: str, canonical: bytes) -> str:

@@ -33,13 +33,17 @@ class PosClient:
         self.attempts = attempts
 
     def signed_headers(self, method: str, path_with_query: str, body: bytes) -> dict[str, str]:
-        """Sign METHOD, path?query, Unix-seconds timestamp and the body's SHA-256, one per line."""
+        """Sign METHOD, path?query, Unix-seconds timestamp, a fresh nonce and the body's SHA-256, one per
+        line: every call signs a new nonce, so no two requests (even identical, in one second) collide."""
         timestamp = str(int(time.time()))
-        canonical = "\n".join((method.upper(), path_with_query, timestamp, hashlib.sha256(body).hexdigest()))
+        nonce = uuid.uuid4().hex
+        body_hash = hashlib.sha256(body).hexdigest()
+        canonical = "\n".join((method.upper(), path_with_query, timestamp, nonce, body_hash))
         signature = hmac.new(self.secret.encode(), canonical.encode(), hashlib.sha256).hexdigest()
         return {
             "Tsunagari-Key-Id": self.key_id,
             "Tsunagari-Timestamp": timestamp,
+            "Tsunagari-Nonce": nonce,
             "Tsunagari-Signature": signature,
             "Content-Type": "application/json",
         }
@@ -52,7 +56,7 @@ class PosClient:
         *,
         idempotency_key: str | None = None,
     ) -> tuple[int, dict[str, Any]]:
-        """Send one logical request; retries re-sign it (a signature is accepted once) but keep its
+        """Send one logical request; retries re-sign it (a nonce is accepted once) but keep its
         Idempotency-Key, so the server applies a write at most once however often it is retried."""
         body = b"" if payload is None else json.dumps(payload, separators=(",", ":")).encode()
         if method.upper() != "GET" and idempotency_key is None:

@@ -96,15 +96,23 @@ def signed_headers(
     *,
     timestamp: int | None = None,
     secret: str | None = None,
+    nonce: str | None = None,
+    legacy: bool = False,
 ) -> dict[str, str]:
+    """Headers of a request signed as docs/pos-integration.md says: with `nonce` (a fresh one if None),
+    or, `legacy`, in the previous release's form without one."""
     stamp = str(int(time.time()) if timestamp is None else timestamp)
-    signature = sign(secret or terminal.secret, canonical_request(method, path, stamp, body))
-    return {
+    signed_nonce = None if legacy else nonce or secrets.token_hex(16)
+    signature = sign(secret or terminal.secret, canonical_request(method, path, stamp, body, signed_nonce))
+    headers = {
         "Tsunagari-Key-Id": terminal.key_id,
         "Tsunagari-Timestamp": stamp,
         "Tsunagari-Signature": signature,
         "Content-Type": "application/json",
     }
+    if signed_nonce is not None:
+        headers["Tsunagari-Nonce"] = signed_nonce
+    return headers
 
 
 async def pos_post(

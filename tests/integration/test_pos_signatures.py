@@ -13,7 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 
+from domain.clock import SettableClock
+from infra.settings import Settings
+from tests.conftest import serving
 from tests.integration.factories import (
     TerminalCredentials,
     bearer,
@@ -102,6 +106,62 @@ async def test_replayed_request_is_refused(client: httpx.AsyncClient, terminal: 
     headers = signed_headers(terminal, "POST", HEARTBEAT, body)
     assert (await client.post(HEARTBEAT, content=body, headers=headers)).status_code == 200
     assert_problem(await client.post(HEARTBEAT, content=body, headers=headers), 401, "pos_request_replayed")
+
+
+async def test_identical_requests_signed_in_the_same_second_with_their_own_nonces_are_all_accepted(
+    client: httpx.AsyncClient, terminal: TerminalCredentials
+) -> None:
+    """Two scans of one member in one second: the same method, path, body and second, both answered."""
+    body = b'{"software_version": "x"}'
+    now = int(time.time())
+    sent = [signed_headers(terminal, "POST", HEARTBEAT, body, timestamp=now) for _ in range(2)]
+    assert sent[0]["Tsunagari-Nonce"] != sent[1]["Tsunagari-Nonce"]
+    answers = await asyncio.gather(*(client.post(HEARTBEAT, content=body, headers=h) for h in sent))
+    assert [answer.status_code for answer in answers] == [200, 200], [a.text for a in answers]
+
+
+async def test_a_nonce_is_accepted_once_even_signed_again_under_another_timestamp(
+    client: httpx.AsyncClient, terminal: TerminalCredentials
+) -> None:
+    body = b'{"software_version": "x"}'
+    nonce = "retry-of-one-nonce-0001"
+    first = signed_headers(terminal, "POST", HEARTBEAT, body, nonce=nonce, timestamp=int(time.time()))
+    again = signed_headers(terminal, "POST", HEARTBEAT, body, nonce=nonce, timestamp=int(time.time()) - 1)
+    assert first["Tsunagari-Signature"] != again["Tsunagari-Signature"]
+    assert (await client.post(HEARTBEAT, content=body, headers=first)).status_code == 200
+    assert_problem(await client.post(HEARTBEAT, content=body, headers=again), 401, "pos_request_replayed")
+
+
+async def test_a_nonce_that_was_not_signed_or_is_malformed_is_refused(
+    client: httpx.AsyncClient, terminal: TerminalCredentials, admin: dict[str, Any]
+) -> None:
+    body = b'{"software_version": "x"}'
+    swapped = signed_headers(terminal, "POST", HEARTBEAT, body) | {"Tsunagari-Nonce": "another-nonce-0000001"}
+    assert_problem(await client.post(HEARTBEAT, content=body, headers=swapped), 401, "pos_signature_invalid")
+    for bad in ("short", "x" * 65, "has space in it 01", "dots.are.not.allowed.0001"):
+        malformed = signed_headers(terminal, "POST", HEARTBEAT, body, nonce=bad)
+        assert_problem(
+            await client.post(HEARTBEAT, content=body, headers=malformed), 401, "pos_nonce_invalid"
+        )
+    assert await last_seen(client, admin, terminal) is None
+
+
+async def test_a_register_of_the_previous_release_signs_without_a_nonce_until_the_operator_requires_one(
+    client: httpx.AsyncClient, terminal: TerminalCredentials, settings: Settings, clock: SettableClock
+) -> None:
+    body = b'{"software_version": "regi 4.1"}'
+    old = signed_headers(terminal, "POST", HEARTBEAT, body, legacy=True)
+    assert "Tsunagari-Nonce" not in old
+    assert (await client.post(HEARTBEAT, content=body, headers=old)).status_code == 200
+    assert_problem(await client.post(HEARTBEAT, content=body, headers=old), 401, "pos_request_replayed")
+    with serving(msgspec.structs.replace(settings, pos_require_nonce=True), clock) as strict_url:
+        async with httpx.AsyncClient(base_url=strict_url) as strict:
+            older = signed_headers(terminal, "POST", HEARTBEAT, body, legacy=True)
+            assert_problem(
+                await strict.post(HEARTBEAT, content=body, headers=older), 401, "pos_nonce_required"
+            )
+            current = signed_headers(terminal, "POST", HEARTBEAT, body)
+            assert (await strict.post(HEARTBEAT, content=body, headers=current)).status_code == 200
 
 
 async def test_tampered_body_path_or_method_is_refused(
