@@ -91,6 +91,10 @@ class TcpProxy:
         except OSError:
             writer.transport.abort()
             return
+        if self._blocked:  # blocked while this connection was being made: cut it like the others
+            writer.transport.abort()
+            upstream_writer.transport.abort()
+            return
         self._writers.update({writer, upstream_writer})
         await asyncio.gather(
             self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer), return_exceptions=True
