@@ -28,6 +28,7 @@ from api.health import healthz, readyz
 from api.pos import PosController
 from api.problems import EXCEPTION_HANDLERS
 from api.request_log import request_log_middleware
+from api.security_headers import add_security_headers
 from api.services import DEPENDENCIES, Services
 from api.strict_body import decode_body_strictly
 from api.transactions import transaction_middleware
@@ -89,28 +90,34 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[request_log_middleware, transaction_middleware],
+        before_send=[add_security_headers],
         before_request=decode_body_strictly,
         lifespan=[lifespan],
         request_max_body_size=settings.max_request_body_bytes,
         logging_config=None,
-        openapi_config=OpenAPIConfig(
-            title="Tsunagari",
-            version=API_VERSION,
-            description="Loyalty backend: companion app (/v1/app), POS (/v1/pos), console (/v1/console).",
-            path="/schema",
-            render_plugins=[SwaggerRenderPlugin(), RedocRenderPlugin()],
-            components=Components(
-                security_schemes={
-                    "member": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
-                    "staff": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
-                    "pos_signature": SecurityScheme(
-                        type="apiKey",
-                        security_scheme_in="header",
-                        name="Tsunagari-Signature",
-                        description="HMAC-SHA256 signature of the request, sent with Tsunagari-Key-Id, "
-                        "Tsunagari-Timestamp and Tsunagari-Nonce; see docs/pos-integration.md",
-                    ),
-                }
-            ),
+        openapi_config=_openapi_config() if settings.openapi_enabled else None,
+    )
+
+
+def _openapi_config() -> OpenAPIConfig:
+    """The OpenAPI document and its viewers at /schema (off with TSUNAGARI_OPENAPI_ENABLED=false)."""
+    return OpenAPIConfig(
+        title="Tsunagari",
+        version=API_VERSION,
+        description="Loyalty backend: companion app (/v1/app), POS (/v1/pos), console (/v1/console).",
+        path="/schema",
+        render_plugins=[SwaggerRenderPlugin(), RedocRenderPlugin()],
+        components=Components(
+            security_schemes={
+                "member": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+                "staff": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+                "pos_signature": SecurityScheme(
+                    type="apiKey",
+                    security_scheme_in="header",
+                    name="Tsunagari-Signature",
+                    description="HMAC-SHA256 signature of the request, sent with Tsunagari-Key-Id, "
+                    "Tsunagari-Timestamp and Tsunagari-Nonce; see docs/pos-integration.md",
+                ),
+            }
         ),
     )

@@ -49,6 +49,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Refuse POS requests signed without a Tsunagari-Nonce (the previous release's form) once every
     # register sends one; the next release makes this the only form.
     pos_require_nonce: bool = False
+    # Serve the OpenAPI document and its viewers at /schema.
+    openapi_enabled: bool = True
     max_request_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 1024 * 1024
     login_attempts_per_window: Annotated[int, msgspec.Meta(ge=1)] = 10
     login_window_s: PositiveSeconds = 900

@@ -1,0 +1,84 @@
+"""OWASP API8:2023 Security misconfiguration: every answer carries protective headers, no cross-origin
+access is granted, and the published API description can be switched off."""
+
+from __future__ import annotations
+
+import httpx
+import msgspec
+import pytest
+
+from domain.clock import SettableClock
+from infra.settings import Settings
+from tests.conftest import serving
+from tests.integration.factories import TerminalCredentials, bearer, sign_up, signed_headers
+
+PROTECTIVE = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "cache-control": "no-store",
+}
+
+
+async def test_every_kind_of_answer_carries_the_protective_headers(
+    client: httpx.AsyncClient, terminal: TerminalCredentials
+) -> None:
+    member = await sign_up(client)
+    answers = {
+        "member data": await client.get("/v1/app/points", headers=bearer(member)),
+        "login": await client.post(
+            "/v1/app/sessions", json={"email": member["member"]["email"], "password": "x" * 12}
+        ),
+        "no token": await client.get("/v1/app/points"),
+        "unknown route": await client.get("/v1/app/nothing-here"),
+        "bad body": await client.post(
+            "/v1/app/members", content=b"{", headers={"content-type": "application/json"}
+        ),
+        "terminal": await client.get(
+            "/v1/pos/terminal", headers=signed_headers(terminal, "GET", "/v1/pos/terminal")
+        ),
+        "health": await client.get("/healthz"),
+        "console page": await client.get("/console/login"),
+    }
+    for name, answer in answers.items():
+        for header, value in PROTECTIVE.items():
+            assert answer.headers.get(header) == value, (name, answer.status_code, dict(answer.headers))
+        assert answer.headers.get("referrer-policy") in {"no-referrer", "same-origin"}, name
+
+
+async def test_static_assets_keep_their_own_caching(client: httpx.AsyncClient) -> None:
+    page = await client.get("/console/login")
+    asset = page.text.split('href="/console/static/')[1].split('"')[0]
+    answer = await client.get(f"/console/static/{asset}")
+    assert answer.status_code == 200
+    assert answer.headers["cache-control"] == "max-age=3600"
+    assert answer.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/app/points", "/v1/app/sessions", "/v1/console/stores", "/v1/pos/purchases"]
+)
+async def test_no_origin_is_granted_cross_origin_access(client: httpx.AsyncClient, path: str) -> None:
+    evil = {"Origin": "https://evil.example"}
+    preflight = await client.options(
+        path,
+        headers=evil
+        | {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"},
+    )
+    plain = await client.get(path, headers=evil)
+    for answer in (preflight, plain):
+        assert not any(header.startswith("access-control-allow") for header in answer.headers), dict(
+            answer.headers
+        )
+
+
+async def test_the_api_description_is_published_unless_switched_off(
+    client: httpx.AsyncClient, settings: Settings, clock: SettableClock
+) -> None:
+    assert (await client.get("/schema/openapi.json")).status_code == 200
+    with serving(msgspec.structs.replace(settings, openapi_enabled=False), clock) as url:
+        async with httpx.AsyncClient(base_url=url) as closed:
+            for path in ("/schema", "/schema/openapi.json", "/schema/swagger", "/schema/redoc"):
+                answer = await closed.get(path)
+                assert answer.status_code == 404, (path, answer.text[:200])
+                assert answer.headers["content-type"] == "application/problem+json"
+            assert (await closed.get("/healthz")).status_code == 200
