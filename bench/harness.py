@@ -39,14 +39,30 @@ SERVER_URL = os.environ.get("TSUNAGARI_BENCH_POSTGRES", "postgresql://postgres@1
 REDIS_URL = os.environ.get("TSUNAGARI_BENCH_REDIS", "redis://127.0.0.1:6379/0")
 
 
-async def fresh_database(name: str) -> str:
-    admin = await asyncpg.connect(f"{SERVER_URL}/postgres")
+def database_url(name: str) -> str:
+    """The URL of database `name` on the bench's PostgreSQL server."""
+    return f"{SERVER_URL}/{name}"
+
+
+async def drop_databases(*names: str) -> None:
+    """Drop the databases `names` where they exist, closing whatever sessions they have."""
+    admin = await asyncpg.connect(database_url("postgres"))
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for name in names:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def fresh_database(name: str) -> str:
+    """An empty database `name` (dropped first if it exists) with the app's migrations; its URL."""
+    await drop_databases(name)
+    admin = await asyncpg.connect(database_url("postgres"))
+    try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    url = f"{SERVER_URL}/{name}"
+    url = database_url(name)
     await asyncio.to_thread(upgrade, url)
     return url
 
@@ -193,15 +209,17 @@ def _processes() -> dict[int, tuple[str, int, float]]:
         found[int(entry.name)] = (
             name,
             int(fields[1]),
-            (int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND,
+            sum(int(ticks) for ticks in fields[11:15]) / _TICKS_PER_SECOND,  # utime stime cutime cstime
         )
     return found
 
 
-def _cpu_by_side(server_pid: int | None) -> tuple[float, float]:
+def _cpu_by_side(server_pid: int | None, database: str | None = None) -> tuple[float, float]:
     """CPU seconds used so far by the server (its process and their descendants) and by PostgreSQL (all
     of it on this machine: its backends come and go with pgbench's connections, so they are counted
-    by the server they belong to, not by database; measure on a quiet machine)."""
+    by the server they belong to, not by database; measure on a quiet machine). With `database`,
+    PostgreSQL's share is that of the backends serving it instead: for a server whose pooled
+    connections stay open, on a machine other work shares."""
     processes = _processes()
     in_server = {server_pid} if server_pid is not None else set()
     changed = True
@@ -212,13 +230,27 @@ def _cpu_by_side(server_pid: int | None) -> tuple[float, float]:
                 in_server.add(pid)
                 changed = True
     server = sum(processes[pid][2] for pid in in_server if pid in processes)
-    postmasters = {pid for pid, (name, parent, _) in processes.items() if name == "postgres" and parent == 1}
-    postgres = {
-        pid
-        for pid, (name, parent, _) in processes.items()
-        if name == "postgres" and parent not in postmasters
-    }
+    if database is not None:
+        postgres = _backends_serving(
+            database, [pid for pid, (name, _, _) in processes.items() if name == "postgres"]
+        )
+    else:
+        postgres = {pid for pid, (name, _, _) in processes.items() if name == "postgres"}
     return server, sum(processes[pid][2] for pid in postgres)
+
+
+def _backends_serving(database: str, pids: list[int]) -> set[int]:
+    """Those of PostgreSQL's processes `pids` serving `database`, by their process title
+    ("postgres: [cluster: ]user database host activity")."""
+    serving = set()
+    for pid in pids:
+        try:
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # gone meanwhile
+            continue
+        if f" {database} " in title:
+            serving.add(pid)
+    return serving
 
 
 @dataclass
@@ -241,16 +273,17 @@ class CpuUse:
 
 
 @contextmanager
-def cpu_use(server_pid: int | None) -> Iterator[CpuUse]:
-    """Measure the CPU the server's processes, PostgreSQL and this process's children that ended (the
-    load generator's runs) use in the block: what each request costs on the shared cores."""
+def cpu_use(server_pid: int | None, database: str | None = None) -> Iterator[CpuUse]:
+    """Measure the CPU the server's processes, PostgreSQL (with `database`, only the backends serving
+    it) and this process's children that ended (the load generator's runs) use in the block: what each
+    request costs on the shared cores."""
     used = CpuUse()
-    server, database = _cpu_by_side(server_pid)
+    server_before, postgres_before = _cpu_by_side(server_pid, database)
     children = _children_cpu_s()
     yield used
-    server_after, database_after = _cpu_by_side(server_pid)
-    used.server_s = server_after - server
-    used.database_s = database_after - database
+    server_after, postgres_after = _cpu_by_side(server_pid, database)
+    used.server_s = server_after - server_before
+    used.database_s = postgres_after - postgres_before
     used.load_s = _children_cpu_s() - children
 
 
@@ -373,6 +406,14 @@ class WrkResult:
 
 
 ABSENT = "-"  # an empty field of a request line
+
+
+async def send_line_checked(client: httpx.AsyncClient, line: str, label: str) -> None:
+    """Send one request line and stop the benchmark, naming `label`, unless it succeeded: a check
+    before wrk sends thousands of them (wrk only counts failures)."""
+    response = await send_line(client, line)
+    if response.status_code >= 300:
+        raise SystemExit(f"{label}: {response.status_code} {response.text[:500]}")
 
 
 async def send_line(client: httpx.AsyncClient, line: str) -> httpx.Response:

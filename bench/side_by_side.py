@@ -44,7 +44,7 @@ from bench.harness import (
     fresh_database,
     running_server,
     running_server_process,
-    send_line,
+    send_line_checked,
     wrk_output,
 )
 from bench.hot_path_data import REDEEM_SLOTS, Sizes, World, build_world
@@ -58,7 +58,7 @@ from bench.hot_paths import (
     with_lock_keys,
 )
 from bench.side_by_side_report import CLIENTS, Captured, Figures, Replay, Served, report
-from bench.sql_capture import StatementLog, server_log_path, statement_logging
+from bench.sql_capture import StatementLog, parse_statements, server_log_path, statement_logging
 from bench.sql_replay import (
     REFERENCE_SCRIPT,
     PgbenchResult,
@@ -87,19 +87,14 @@ async def capture(world: World, paths: list[HotPath], server: str) -> dict[str, 
                         now = datetime.now(UTC)
                         # Over the same connection, so the same worker process: its caches are warm.
                         warm = path.line(WARM_UP_REQUEST, "capture-warm", now)
-                        await _succeed(client, path, warm)
+                        await send_line_checked(client, warm, path.label)
                         since_ms = time.time_ns() // 1_000_000
-                        send = functools.partial(_succeed, client, path, path.line(0, CAPTURE_TAG, now))
-                        captured[path.name] = Captured(await log.capture(send), since_ms)
+                        line = path.line(0, CAPTURE_TAG, now)
+                        send = functools.partial(send_line_checked, client, line, path.label)
+                        captured[path.name] = Captured(await log.capture(send, parse_statements), since_ms)
     finally:
         await admin.close()
     return captured
-
-
-async def _succeed(client: httpx.AsyncClient, path: HotPath, line: str) -> None:
-    response = await send_line(client, line)
-    if response.status_code >= 300:
-        raise SystemExit(f"{path.label}: {response.status_code} {response.text[:500]}")
 
 
 class Lines:

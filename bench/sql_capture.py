@@ -11,15 +11,19 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 
 QUIET_S = 0.5  # the log is taken as complete once it stopped growing for this long
 SETTLE_LIMIT_S = 10.0
+EVERY_STATEMENT = {"log_statement": "'all'", "log_parameter_max_length": "-1"}
+
+Parsed = TypeVar("Parsed")
 
 
 @dataclass
@@ -54,9 +58,11 @@ async def server_log_path(admin: asyncpg.Connection) -> Path:
 
 
 @asynccontextmanager
-async def statement_logging(admin: asyncpg.Connection, database: str) -> AsyncIterator[None]:
-    """Log every statement of `database` (sessions opened from now on), parameters in full."""
-    settings = {"log_statement": "'all'", "log_parameter_max_length": "-1"}
+async def statement_logging(
+    admin: asyncpg.Connection, database: str, settings: Mapping[str, str] = EVERY_STATEMENT
+) -> AsyncIterator[None]:
+    """Logging `settings` (SQL literals) for the sessions of `database` opened from now on, reset
+    afterwards; by default every statement, parameters in full."""
     for name, value in settings.items():
         await admin.execute(f'ALTER DATABASE "{database}" SET {name} = {value}')
     try:
@@ -86,13 +92,16 @@ class StatementLog:
                 break
         return size
 
-    async def capture(self, send: Callable[[], Awaitable[None]]) -> list[Statement]:
-        """The statements of this database logged while `send` ran and until the log settled."""
+    async def capture(
+        self, send: Callable[[], Awaitable[None]], parse: Callable[[str, str], Parsed]
+    ) -> Parsed:
+        """What `parse` finds about this database (parse_statements: its statements) in the log
+        written while `send` ran and until the log settled."""
         start = await self.settled()
         await send()
         end = await self.settled()
         text = await asyncio.to_thread(self._read, start, end)
-        return parse_statements(text, self.database)
+        return parse(text, self.database)
 
     def _read(self, start: int, end: int) -> str:
         with open(self.path, "rb") as log:

@@ -38,12 +38,17 @@ KINDS = (
 )
 
 
+def event_weights(members: int) -> list[float]:
+    """Each member's relative share of the events `load_events` writes, by rank in its member list: a
+    long tail, as in real programs, where a few members produce many events."""
+    return [1 / (rank + 1) ** 0.8 for rank in range(members)]
+
+
 async def load_events(
     connection: asyncpg.Connection, members: list[uuid.UUID], count: int, now: datetime
 ) -> None:
     rng = random.Random(7)
-    # A long tail, as in real programs: a few members produce many events.
-    weights = [1 / (rank + 1) ** 0.8 for rank in range(len(members))]
+    weights = event_weights(len(members))
     year_s = 365 * 24 * 3600
     loaded = 0
     started = time.perf_counter()
