@@ -32,6 +32,7 @@ from tests.integration.test_cli import tsunagari
 PURCHASES = "/v1/pos/purchases"
 REFUNDS = "/v1/pos/refunds"
 WHOLE_TIMELINE = datetime(1970, 1, 1, tzinfo=UTC)
+LOTS_CONSTRAINT = "ck_point_lots_remaining_within_amount"
 
 
 async def a_year_at_the_register(
@@ -94,7 +95,7 @@ async def test_a_ledger_the_use_cases_wrote_passes_the_audit_batch_after_batch(
 THE_SECOND = {"lot_within_amount", "entries_match_lots"}
 BREAKS = {
     "lot_within_amount": [
-        "ALTER TABLE point_lots DROP CONSTRAINT ck_point_lots_remaining_within_amount",
+        f"ALTER TABLE point_lots DROP CONSTRAINT {LOTS_CONSTRAINT}",
         # The lot holds what the entries say, but more than it was created with.
         "UPDATE point_lots SET amount = remaining - 5 WHERE id = "
         "(SELECT id FROM point_lots WHERE member_id = :member AND remaining > 5 ORDER BY id LIMIT 1)",
@@ -141,6 +142,35 @@ async def test_a_broken_invariant_is_reported_with_its_member_and_nothing_else(
         await session.rollback()
     assert {(v.member_id, v.invariant) for v in found} == {(member, invariant)}, found
     assert all(v.detail and v.rows for v in found)
+
+
+async def test_a_lot_below_zero_is_found_by_the_one_scan_of_all_lots(
+    client: httpx.AsyncClient, clock: SettableClock, terminal: TerminalCredentials, db: Database
+) -> None:
+    """Only a restore or an edit that bypassed the table's constraint can make one: so here it is dropped,
+    and put back whatever the test finds."""
+    members = await a_year_at_the_register(client, clock, terminal, db)
+    async with db.unit_of_work() as uow:
+        await uow.session.execute(text(f"ALTER TABLE point_lots DROP CONSTRAINT {LOTS_CONSTRAINT}"))
+        await uow.session.execute(
+            text("UPDATE point_lots SET remaining = -remaining WHERE member_id = :member AND remaining > 0"),
+            {"member": members[1]},
+        )
+    try:
+        found = [v async for v in audit_ledger(db, WHOLE_TIMELINE, AuditSummary())]
+    finally:
+        async with db.unit_of_work() as uow:
+            await uow.session.execute(
+                text("UPDATE point_lots SET remaining = -remaining WHERE remaining < 0")
+            )
+            await uow.session.execute(
+                text(
+                    f"ALTER TABLE point_lots ADD CONSTRAINT {LOTS_CONSTRAINT}"
+                    " CHECK (remaining >= 0 AND remaining <= amount)"
+                )
+            )
+    assert (members[1], "lot_within_amount") in {(v.member_id, v.invariant) for v in found}
+    assert {v.member_id for v in found} == {members[1]}
 
 
 async def test_the_command_exits_1_and_names_the_member_when_the_ledger_is_broken(
