@@ -75,6 +75,6 @@ def signature_matches(secret: str, canonical: bytes, presented: str) -> bool:
 
 def timestamp_within(timestamp: str, now: datetime, skew_s: int) -> bool:
     """True when the signed Unix-seconds timestamp is within `skew_s` of the server clock."""
-    if not timestamp.isdigit() or len(timestamp) > 12:
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:  # "²" is a digit too
         return False
     return abs(int(timestamp) - now.timestamp()) <= skew_s

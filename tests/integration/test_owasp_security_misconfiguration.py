@@ -82,3 +82,28 @@ async def test_the_api_description_is_published_unless_switched_off(
                 assert answer.status_code == 404, (path, answer.text[:200])
                 assert answer.headers["content-type"] == "application/problem+json"
             assert (await closed.get("/healthz")).status_code == 200
+
+
+async def test_answers_made_before_any_handler_carry_the_headers_too(client: httpx.AsyncClient) -> None:
+    """A body too large, HEAD, a preflight, a method a route does not have, the API description."""
+    answers = {
+        "413": await client.post(
+            "/v1/app/members",
+            content=b"{" + b" " * (2 * 1024 * 1024) + b"}",
+            headers={"content-type": "application/json"},
+        ),
+        "HEAD": await client.head("/healthz"),
+        "preflight": await client.options(
+            "/v1/app/points",
+            headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
+        ),
+        "405 on POS": await client.delete("/v1/pos/purchases"),
+        "schema": await client.get("/schema/openapi.json"),
+    }
+    missing = {
+        name: (answer.status_code, {h: answer.headers.get(h) for h in PROTECTIVE})
+        for name, answer in answers.items()
+        if any(answer.headers.get(h) != v for h, v in PROTECTIVE.items())
+    }
+    assert answers["413"].status_code == 413
+    assert missing == {}

@@ -27,6 +27,7 @@ from tests.integration.factories import (
     signed_headers,
 )
 from tests.integration.problems import assert_problem
+from tests.integration.register import register
 
 HEARTBEAT = "/v1/pos/heartbeat"
 EXAMPLE_CLIENT = Path(__file__).parents[2] / "docs" / "examples" / "pos_client.py"
@@ -293,3 +294,52 @@ async def test_documented_example_client_posts_a_json_file_from_the_command_line
     status, _, answer = done.stdout.partition(" ")
     assert status == "201", done.stdout
     assert json.loads(answer)["receipt_id"] == "EX-CLI-1"
+
+
+NONCE_BODY = b'{"software_version": "x"}'
+
+
+async def test_a_timestamp_of_latin1_digits_is_refused_not_a_server_error(
+    client: httpx.AsyncClient, terminal: TerminalCredentials
+) -> None:
+    """'²' (a Latin-1 byte a header may carry) is a digit to str.isdigit() but not to int()."""
+    headers: dict[str, Any] = signed_headers(terminal, "POST", HEARTBEAT, NONCE_BODY)
+    headers["Tsunagari-Timestamp"] = (str(int(time.time()))[:-1] + "\u00b2").encode("latin-1")
+    answer = await client.post(HEARTBEAT, content=NONCE_BODY, headers=headers)
+    assert answer.status_code == 401, (answer.status_code, answer.text[:300])
+
+
+async def test_a_captured_legacy_request_cannot_be_replayed_by_adding_a_nonce(
+    client: httpx.AsyncClient, terminal: TerminalCredentials
+) -> None:
+    captured = signed_headers(terminal, "POST", HEARTBEAT, NONCE_BODY, legacy=True)
+    assert (await client.post(HEARTBEAT, content=NONCE_BODY, headers=captured)).status_code == 200
+    for nonce in ("fresh-nonce-0000000001", captured["Tsunagari-Timestamp"] + "000000"):
+        replay = captured | {"Tsunagari-Nonce": nonce}
+        assert_problem(
+            await client.post(HEARTBEAT, content=NONCE_BODY, headers=replay), 401, "pos_signature_invalid"
+        )
+
+
+async def test_a_nonce_request_cannot_be_downgraded_to_the_legacy_form(
+    client: httpx.AsyncClient, terminal: TerminalCredentials
+) -> None:
+    captured = signed_headers(terminal, "POST", HEARTBEAT, NONCE_BODY)
+    assert (await client.post(HEARTBEAT, content=NONCE_BODY, headers=captured)).status_code == 200
+    stripped = {k: v for k, v in captured.items() if k != "Tsunagari-Nonce"}
+    assert_problem(
+        await client.post(HEARTBEAT, content=NONCE_BODY, headers=stripped), 401, "pos_signature_invalid"
+    )
+    empty = captured | {"Tsunagari-Nonce": ""}
+    assert_problem(await client.post(HEARTBEAT, content=NONCE_BODY, headers=empty), 401, "pos_nonce_invalid")
+
+
+async def test_one_terminals_nonce_does_not_block_another_terminal(
+    client: httpx.AsyncClient, terminal: TerminalCredentials, admin: dict[str, Any]
+) -> None:
+    other = await register(client, admin)
+    nonce = "shared-nonce-value-0001"
+    for till in (terminal, other):
+        headers = signed_headers(till, "POST", HEARTBEAT, NONCE_BODY, nonce=nonce)
+        answer = await client.post(HEARTBEAT, content=NONCE_BODY, headers=headers)
+        assert answer.status_code == 200, answer.text
