@@ -24,9 +24,16 @@ def add_data_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
         run=_points_expire
     )
     audit = points.add_parser(
-        "audit", help="check every invariant of the ledger; exit status 1 when any is broken"
+        "audit",
+        help="check every invariant of the ledger; exit status 1 when any is broken, 2 when it could not run",
     )
     audit.add_argument("--json", action="store_true", help="one JSON object per violation, then the summary")
+    audit.add_argument(
+        "--events-since",
+        type=datetime.fromisoformat,
+        help="facts from then on must have their timeline events (ISO 8601, with zone; default: the oldest "
+        "month the timeline holds, within TSUNAGARI_TIMELINE_RETENTION_DAYS)",
+    )
     audit.set_defaults(run=_points_audit)
     commands.add_parser(
         "worker", help="run the periodic jobs until stopped (any number of workers)"
@@ -126,19 +133,30 @@ def _points_audit(args: argparse.Namespace, settings: Settings) -> int:
     import msgspec
 
     from points.audit import AuditSummary, audit_ledger
+    from points.program import load_program
 
     summary = AuditSummary()
+    if args.events_since is not None and args.events_since.tzinfo is None:
+        print("tsunagari: --events-since needs a time zone (e.g. 2026-01-01T00:00:00+09:00)", file=sys.stderr)
+        return 2
 
     async def audit(db: Database) -> None:
-        since = SystemClock().now() - timedelta(days=settings.timeline_retention_days)
-        async for violation in audit_ledger(db, since, summary):
+        since = args.events_since or await _timeline_holds_since(db, settings.timeline_retention_days)
+        stages = load_program(settings.points_program).stages
+        async for violation in audit_ledger(db, since, stages, summary):
             if args.json:
                 print(msgspec.json.encode(violation).decode(), flush=True)
             else:
                 print(f"{violation.member_id or 'anonymous sale'}: {violation.invariant}: {violation.detail}")
 
-    with ready_database(settings) as ready:
-        in_loop(ready, audit)
+    try:
+        with ready_database(settings) as ready:
+            in_loop(ready, audit)
+    except Exception as error:  # a cron job must tell "could not run" from "found violations"
+        print(f"tsunagari: the audit could not run: {error}", file=sys.stderr)
+        if args.json:
+            print(msgspec.json.encode({"error": str(error), **msgspec.to_builtins(summary)}).decode())
+        return 2
     if args.json:
         print(msgspec.json.encode(summary).decode())
     else:
@@ -148,6 +166,16 @@ def _points_audit(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
     return 1 if summary.violations else 0
+
+
+async def _timeline_holds_since(db: Database, retention_days: int) -> datetime:
+    """The oldest time the timeline still holds: its retention, or later where months were archived."""
+    from timeline.partitions import month_bounds, partition_months
+
+    since = SystemClock().now() - timedelta(days=retention_days)
+    async with db.engine.connect() as connection:
+        months = await partition_months(connection)
+    return max(since, month_bounds(min(months))[0]) if months else since
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:

@@ -19,8 +19,12 @@ What is checked, per member:
   takes back more than the sale earned or gave back more than it redeemed;
 - `miles_match_facts`: the miles held in the member's periods are those of their sales, returns and
   check-ins;
-- `fact_has_its_event`: each sale, refund and check-in within the timeline's retention has its event
-  (erased members' events are deleted with their personal data, so they are not checked).
+- `stage_bonuses_match_miles`: each period holds exactly the bonuses of the thresholds its miles reach
+  (under the program's current thresholds: a period from before a change of them may be reported);
+- `fact_has_its_event`: each sale, refund and check-in since `events_since` has its event, on the
+  member's timeline (erasing a member empties their events' properties, so theirs are not checked).
+
+Each check is one statement, so a database that changes meanwhile cannot make one disagree with itself.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import msgspec
 from sqlalchemy import TextClause, text
 
 from infra.db import Database, UnitOfWork
+from points.rules.stages import Stage, StagePolicy, bonus_changes
 
 MEMBERS_PER_BATCH = 1_000
 
@@ -63,7 +68,6 @@ _NEGATIVE_LOTS = text(
 # The batch statements' row estimates (a parameter array, grouped joins) are far off, enough to make
 # PostgreSQL compile them (JIT) at a cost of a second a batch, more than they take to run.
 _NO_JIT = text("SET LOCAL jit = off")
-_NOT_ERASED = text("SELECT id FROM members WHERE id = ANY(CAST(:ids AS uuid[])) AND erased_at IS NULL")
 _ANONYMOUS_SALE_IDS = text(
     "SELECT id FROM purchases WHERE member_id IS NULL AND id > :after ORDER BY id LIMIT :size"
 )
@@ -117,8 +121,12 @@ _LEDGERS = text(
     """
 )
 
-# Every sale of the batch's members (or of a batch of anonymous sales) with what its entries and its
-# refunds add up to; Python decides which disagree.
+_PERIODS = text(
+    "SELECT member_id, period_start, miles, bonus_stages FROM member_miles"
+    " WHERE member_id = ANY(CAST(:ids AS uuid[]))"
+)
+
+# A sale with what its entries and its refunds add up to (Python says how they disagree).
 _SALES = """
     SELECT sale.member_id, sale.id, sale.receipt_id, sale.total_minor, sale.points_earned,
            sale.points_redeemed, sale.refunded_minor, sale.points_reversed, sale.points_returned,
@@ -143,8 +151,28 @@ _SALES = """
         FROM refunds WHERE purchase_id = sale.id
     ) AS refund
 """
-_MEMBERS_SALES = text(_SALES + "WHERE sale.member_id = ANY(CAST(:ids AS uuid[]))")
-_SALES_BY_ID = text(_SALES + "WHERE sale.id = ANY(CAST(:ids AS uuid[]))")
+# Only the sales that disagree come back to Python: a batch holds however many sales its members made.
+_DISAGREES = """
+    (member_id IS NOT NULL AND (points_earned <> earned OR points_redeemed <> redeemed
+        OR points_reversed <> reversed OR points_returned <> returned
+        OR earn_entries <> CASE WHEN points_earned > 0 THEN 1 ELSE 0 END))
+    OR refunded_minor <> amount OR points_reversed <> refunds_reversed
+    OR points_returned <> refunds_returned OR miles_reversed <> refunds_miles
+    OR refunded_minor > total_minor OR points_reversed > points_earned OR points_returned > points_redeemed
+"""
+
+
+def _sales_disagreeing(which: str) -> TextClause:
+    return text(f"SELECT * FROM ({_SALES} WHERE {which}) AS totals WHERE {_DISAGREES}")  # noqa: S608 - constant SQL
+
+
+_MEMBERS_SALES = _sales_disagreeing("sale.member_id = ANY(CAST(:ids AS uuid[]))")
+_SALES_BY_ID = _sales_disagreeing("sale.id = ANY(CAST(:ids AS uuid[]))")
+
+# The batch's members whose events keep their content: erasing a member empties their events'
+# properties, so theirs are not checked (read in the events' own statement, so an erasure committed
+# meanwhile cannot make a false alarm).
+_KEPT = "SELECT id FROM members WHERE id = ANY(CAST(:ids AS uuid[])) AND erased_at IS NULL"
 
 # Facts since `since` whose timeline event is missing (or, for a sale or check-in, not exactly one).
 # Events are matched on what their recording wrote: the fact's time, store, kind and subject.
@@ -154,6 +182,7 @@ _MISSING_EVENTS = """
     LEFT JOIN timeline_events AS event
         ON event.store_id = sale.store_id AND event.occurred_at = sale.sold_at
        AND event.kind = 'purchased' AND event.subject_ref = CAST(sale.id AS text)
+       AND event.member_id IS NOT DISTINCT FROM sale.member_id
     WHERE {sales} AND sale.sold_at >= :since
     GROUP BY sale.id HAVING count(event.id) <> 1
     UNION ALL
@@ -162,28 +191,33 @@ _MISSING_EVENTS = """
     LEFT JOIN timeline_events AS event
         ON event.store_id = sale.store_id AND event.occurred_at = refund.refunded_at
        AND event.kind = 'refunded' AND event.subject_ref = CAST(sale.id AS text)
+       AND event.member_id IS NOT DISTINCT FROM sale.member_id
        AND event.properties ->> 'amount_minor' = CAST(refund.amount_minor AS text)
     WHERE {sales} AND refund.refunded_at >= :since
     GROUP BY refund.id, sale.member_id HAVING count(event.id) < 1
 """
 _MEMBERS_MISSING_EVENTS = text(
-    _MISSING_EVENTS.format(sales="sale.member_id = ANY(CAST(:ids AS uuid[]))")  # noqa: S608 - constant SQL
-    + """
+    _MISSING_EVENTS.format(sales=f"sale.member_id IN ({_KEPT})")  # noqa: S608 - constant SQL
+    + f"""
     UNION ALL
     SELECT visit.member_id, 'check-in', CAST(visit.id AS text), count(event.id)
     FROM check_ins AS visit
     LEFT JOIN timeline_events AS event
         ON event.member_id = visit.member_id AND event.occurred_at = visit.fix_at
        AND event.kind = 'checked_in' AND event.store_id = visit.store_id
-    WHERE visit.member_id = ANY(CAST(:ids AS uuid[])) AND visit.fix_at >= :since
+    WHERE visit.member_id IN ({_KEPT}) AND visit.fix_at >= :since
     GROUP BY visit.id HAVING count(event.id) <> 1
-    """
+    """  # noqa: S608 - constant SQL
 )
 _ANONYMOUS_MISSING_EVENTS = text(_MISSING_EVENTS.format(sales="sale.id = ANY(CAST(:ids AS uuid[]))"))
 
 
 async def audit_ledger(
-    db: Database, events_since: datetime, summary: AuditSummary, batch: int = MEMBERS_PER_BATCH
+    db: Database,
+    events_since: datetime,
+    stages: StagePolicy,
+    summary: AuditSummary,
+    batch: int = MEMBERS_PER_BATCH,
 ) -> AsyncIterator[Violation]:
     """Every violation, member batch after member batch, then anonymous sales; counts go to `summary`.
 
@@ -204,7 +238,7 @@ async def audit_ledger(
         summary.members += len(ids)
         after = ids[-1]
         async with db.unit_of_work() as uow:
-            found = await audit_members(uow, ids, events_since)
+            found = await audit_members(uow, ids, events_since, stages)
         for violation in found:
             summary.violations += 1
             yield violation
@@ -224,17 +258,22 @@ async def audit_ledger(
 
 
 async def audit_members(
-    uow: UnitOfWork, member_ids: Sequence[uuid.UUID], events_since: datetime
+    uow: UnitOfWork, member_ids: Sequence[uuid.UUID], events_since: datetime, stages: StagePolicy
 ) -> list[Violation]:
     """The violations of these members' ledgers (what `audit_ledger` checks of each batch), as the
-    transaction of `uow` sees them."""
-    ids = list(member_ids)
+    transaction of `uow` sees them; `stages`: the program's, whose bonuses the periods must hold."""
+    params = {"ids": list(member_ids)}
     await uow.session.execute(_NO_JIT)
-    kept = list((await uow.session.execute(_NOT_ERASED, {"ids": ids})).scalars())
-    ledgers = (await uow.session.execute(_LEDGERS, {"ids": ids})).all()
-    sales = (await uow.session.execute(_MEMBERS_SALES, {"ids": ids})).all()
-    missing = (await uow.session.execute(_MEMBERS_MISSING_EVENTS, {"ids": kept, "since": events_since})).all()
-    return [*_ledger_violations(ledgers), *_sale_violations(sales), *_event_violations(missing)]
+    ledgers = (await uow.session.execute(_LEDGERS, params)).all()
+    periods = (await uow.session.execute(_PERIODS, params)).all()
+    sales = (await uow.session.execute(_MEMBERS_SALES, params)).all()
+    missing = (await uow.session.execute(_MEMBERS_MISSING_EVENTS, {**params, "since": events_since})).all()
+    return [
+        *_ledger_violations(ledgers),
+        *_period_violations(periods, stages),
+        *_sale_violations(sales),
+        *_event_violations(missing),
+    ]
 
 
 async def _next_ids(db: Database, query: TextClause, after: uuid.UUID, size: int) -> list[uuid.UUID]:
@@ -284,6 +323,28 @@ def _member_violations(row: Any) -> list[Violation]:
             held=row.miles_held,
             earned=row.miles_earned,
         )
+    return found
+
+
+def _period_violations(rows: Sequence[Any], stages: StagePolicy) -> list[Violation]:
+    """A period holds exactly the bonuses of the thresholds its miles reach (points.rules.stages)."""
+    found = []
+    for period in rows:
+        changes = bonus_changes(period.miles, [Stage(held) for held in period.bonus_stages], stages)
+        if changes.grant or changes.take_back:
+            found.append(
+                Violation(
+                    member_id=period.member_id,
+                    invariant="stage_bonuses_match_miles",
+                    detail=(
+                        f"the period from {period.period_start:%Y-%m-%d} holds {period.miles} miles and the "
+                        f"bonuses of {sorted(period.bonus_stages)}: missing "
+                        f"{[t.stage.value for t in changes.grant]}, "
+                        f"not reached {[stage.value for stage in changes.take_back]}"
+                    ),
+                    rows={"period_start": period.period_start.isoformat(), "miles": period.miles},
+                )
+            )
     return found
 
 

@@ -14,9 +14,12 @@ from sqlalchemy import text
 
 from infra.db import Database
 from points.audit import audit_members
+from points.program import load_program
+from tests.conftest import TEST_PROGRAM
 
 # Tests move the clock years back and forth; every event they record is still in the timeline.
 _WHOLE_TIMELINE = datetime(1970, 1, 1, tzinfo=UTC)
+_STAGES = load_program(TEST_PROGRAM.decode()).stages
 
 _LOTS = text(
     """
@@ -44,7 +47,7 @@ async def broken_invariants(
     member = uuid.UUID(str(member_id))
     params = {"member_id": member, "now": now}
     async with db.unit_of_work() as uow:
-        violations = await audit_members(uow, [member], _WHOLE_TIMELINE)
+        violations = await audit_members(uow, [member], _WHOLE_TIMELINE, _STAGES)
         lots = (await uow.session.execute(_LOTS, params)).one()
         periods = (await uow.session.execute(_PERIODS, params)).all()
     broken = [f"{violation.invariant}: {violation.detail}" for violation in violations]

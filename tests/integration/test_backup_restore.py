@@ -20,7 +20,7 @@ from points.audit import AuditSummary, audit_ledger
 from tests.conftest import DatabaseFactory
 from tests.integration.factories import TerminalCredentials
 from tests.integration.register import pos, posted, refund, sale, shopper
-from tests.integration.test_ledger_audit import WHOLE_TIMELINE, a_year_at_the_register
+from tests.integration.test_ledger_audit import STAGES, WHOLE_TIMELINE, a_year_at_the_register
 
 PURCHASES = "/v1/pos/purchases"
 REFUNDS = "/v1/pos/refunds"
@@ -96,7 +96,9 @@ async def test_a_dump_taken_during_sales_restores_to_a_ledger_that_passes_the_au
     restored = Database(create_engine(restored_url, pool_size=2))
     try:
         summary = AuditSummary()
-        assert [violation async for violation in audit_ledger(restored, WHOLE_TIMELINE, summary)] == []
+        assert [
+            violation async for violation in audit_ledger(restored, WHOLE_TIMELINE, STAGES, summary)
+        ] == []
         async with restored.unit_of_work() as uow:
             version = (
                 await uow.session.execute(text("SELECT version_num FROM alembic_version"))

@@ -27,7 +27,7 @@ from tests.integration.factories import PASSWORD, TerminalCredentials, bearer, c
 from tests.integration.lock_waits import side_connections, until_waiting
 from tests.integration.problems import assert_problem
 from tests.integration.register import Shopper, check_in_at_ginza, pos, refund, sale, shopper
-from tests.integration.test_ledger_audit import WHOLE_TIMELINE
+from tests.integration.test_ledger_audit import STAGES, WHOLE_TIMELINE
 from tests.tcp_proxy import proxy_to
 
 PURCHASES = "/v1/pos/purchases"
@@ -61,7 +61,7 @@ async def until_answered(
 
 
 async def audited(db: Database) -> list[Any]:
-    return [violation async for violation in audit_ledger(db, WHOLE_TIMELINE, AuditSummary())]
+    return [violation async for violation in audit_ledger(db, WHOLE_TIMELINE, STAGES, AuditSummary())]
 
 
 async def test_connections_killed_during_a_burst_of_retried_sales_and_returns_record_each_once(
@@ -84,8 +84,8 @@ async def test_connections_killed_during_a_burst_of_retried_sales_and_returns_re
     kills = 0
 
     async def kill_connections() -> None:
-        """Terminate one of the app's connections every few milliseconds: mid-statement, mid-transaction,
-        at commit or idle in the pool, wherever it happens to be."""
+        """Terminate one of the app's busy connections every 20 to 80 ms, wherever it is: mid-statement,
+        waiting for a lock, idle in its transaction between statements, or committing."""
         nonlocal kills
         assert settings.database_url is not None
         side = create_async_engine(
@@ -255,7 +255,8 @@ async def test_expiry_killed_with_a_batch_open_and_run_again_expires_each_lot_on
         )
     async with side_connections(settings) as side, side.connect() as holder:
         # The job expires one member per transaction here; a lock on the seventh member's account holds
-        # it inside that member's transaction, with six committed before it, when it is killed.
+        # it inside that member's transaction (waiting to lock the account, nothing written yet), with six
+        # committed before it, when it is killed: what a kill mid-job leaves is what the rerun must finish.
         await holder.execute(text("BEGIN"))
         await holder.execute(
             text("SELECT 1 FROM point_accounts WHERE member_id = :m FOR UPDATE"), {"m": accounts[6]}
