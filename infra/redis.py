@@ -16,5 +16,16 @@ class RedisKeys:
         return self.prefix + ":".join(parts)
 
 
+# A Redis that stops answering (rather than refusing) must not hold requests: its users either do
+# without it (the POS replay guard) or refuse with a 503 (rate limits), as when it is down.
+TIMEOUT_S = 2.0
+
+
 def connect_redis(url: str) -> Redis:
-    return Redis.from_url(url, decode_responses=False, health_check_interval=30)
+    return Redis.from_url(
+        url,
+        decode_responses=False,
+        health_check_interval=30,
+        socket_timeout=TIMEOUT_S,
+        socket_connect_timeout=TIMEOUT_S,
+    )

@@ -2,7 +2,8 @@
 
 It runs its own event loop in a thread (the app under test runs in another), so a test can block and
 unblock it from anywhere. Blocking closes every open connection and refuses new ones, as a crashed or
-unreachable server would.
+unreachable server would; hanging keeps connections open and accepts new ones but delivers nothing, as a
+server that stopped answering (or a network that drops packets) would.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class TcpProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, name="tcp-proxy", daemon=True)
         self._writers: set[asyncio.StreamWriter] = set()
         self._blocked = False
+        self._hanging = False
         self.port = 0
 
     def start(self) -> TcpProxy:
@@ -58,6 +60,10 @@ class TcpProxy:
 
     def unblock(self) -> None:
         asyncio.run_coroutine_threadsafe(self._set_blocked(False), self._loop).result(10)
+
+    def hang(self, hanging: bool = True) -> None:
+        """Drop every byte either way (from now until `hang(False)`), connections left open."""
+        self._hanging = hanging
 
     def url_through(self, url: str) -> str:
         """`url` leading to this proxy: its host and port (or socket) replaced by 127.0.0.1 and our port."""
@@ -103,6 +109,8 @@ class TcpProxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
+                if self._hanging:
+                    continue
                 writer.write(data)
                 await writer.drain()
         finally:

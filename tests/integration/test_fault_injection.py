@@ -9,6 +9,7 @@ import os
 import random
 import signal
 import sys
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from domain.clock import SettableClock
 from infra.db import Database, asyncpg_url
+from infra.redis import TIMEOUT_S
 from infra.settings import Settings, env_for_children
 from points.audit import AuditSummary, audit_ledger
 from points.expiry import expire_due
@@ -230,6 +232,38 @@ async def test_during_a_redis_outage_registers_sell_logins_and_check_ins_wait_an
         sold = (await uow.session.execute(text("SELECT count(*) FROM purchases"))).scalar_one()
     assert sold == 20
     assert await audited(db) == []
+
+
+async def test_a_redis_that_stops_answering_holds_no_request_for_long(
+    settings: Settings, client: httpx.AsyncClient, terminal: TerminalCredentials, clock: SettableClock
+) -> None:
+    """Not refused but silent (packets dropped): the replay guard and the rate limits give up after their
+    timeout, and a register still sells, a login is still refused, within seconds."""
+    member = await shopper(client)
+    assert settings.redis_url is not None
+    with proxy_to(settings.redis_url) as redis:
+        silent = msgspec.structs.replace(settings, redis_url=redis.url_through(settings.redis_url))
+        with serving(silent, clock) as url:
+            async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+                now = clock.now()
+                warm = await pos(http, clock, terminal, PURCHASES, sale(700, at=now, code=member.code(now)))
+                assert warm.status_code == 201, warm.text
+                redis.hang()
+                started = time.monotonic()
+                sold = await pos(http, clock, terminal, PURCHASES, sale(800, at=now, code=member.code(now)))
+                sold_in = time.monotonic() - started
+                started = time.monotonic()
+                login = await http.post(
+                    "/v1/app/sessions",
+                    json={"email": member.session["member"]["email"], "password": PASSWORD},
+                )
+                refused_in = time.monotonic() - started
+                redis.hang(False)
+    assert sold.status_code == 201, sold.text
+    assert_problem(login, 503, "rate_limiter_unavailable")
+    # Without a timeout each would wait for the client's 30 s; with it, one Redis call's worth and slack.
+    assert sold_in < 5 * TIMEOUT_S, sold_in
+    assert refused_in < 5 * TIMEOUT_S, refused_in
 
 
 async def test_expiry_killed_with_a_batch_open_and_run_again_expires_each_lot_once(
