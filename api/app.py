@@ -25,6 +25,7 @@ from api.console_members import ConsoleTimelineController
 from api.console_offers import ConsoleOfferController
 from api.console_stores import ConsoleStoreController
 from api.health import healthz, readyz
+from api.openapi_problems import describe_problems
 from api.pos import PosController
 from api.problems import EXCEPTION_HANDLERS
 from api.request_log import request_log_middleware
@@ -68,7 +69,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         finally:
             await services.stop()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             healthz,
             readyz,
@@ -97,6 +98,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         logging_config=None,
         openapi_config=_openapi_config() if settings.openapi_enabled else None,
     )
+    describe_problems(app)
+    return app
 
 
 def _openapi_config() -> OpenAPIConfig:

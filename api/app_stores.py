@@ -67,6 +67,7 @@ class AppStoreController(Controller):
     @post(
         "/check-ins",
         summary="Check in at a store (once per store and local day); needs an Idempotency-Key",
+        status_code=200,
         responses={
             200: ResponseSpec(data_container=CheckInResult, description="The check-in (or the day's first)")
         },
