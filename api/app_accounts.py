@@ -25,7 +25,6 @@ from api.transactions import ONLY_READS
 class AppAccountController(Controller):
     path = "/v1/app"
     tags = ["app: account"]
-    security = [{"member": []}]
 
     @post("/members", status_code=HTTP_201_CREATED, summary="Sign up")
     async def sign_up(self, uow: Uow, issuer: IssuerDep, data: JSONBody[SignUp]) -> MemberSession:
@@ -45,6 +44,7 @@ class AppAccountController(Controller):
         "/sessions/logout",
         status_code=HTTP_204_NO_CONTENT,
         dependencies=MEMBER,
+        security=[{"member": []}],
         summary="Log out: revoke this refresh token's family",
     )
     async def log_out(
@@ -52,11 +52,16 @@ class AppAccountController(Controller):
     ) -> None:
         await members.log_out(uow, issuer, member.member_id, data.refresh_token)
 
-    @get("/me", dependencies=MEMBER, summary="My profile", opt=ONLY_READS)
+    @get("/me", dependencies=MEMBER, security=[{"member": []}], summary="My profile", opt=ONLY_READS)
     async def my_profile(self, uow: Uow, member: Member) -> MemberProfile:
         return await members.profile(uow, member.member_id)
 
-    @patch("/me", dependencies=MEMBER, summary="Change my display name, time zone or locale")
+    @patch(
+        "/me",
+        dependencies=MEMBER,
+        security=[{"member": []}],
+        summary="Change my display name, time zone or locale",
+    )
     async def update_my_profile(
         self, uow: Uow, issuer: IssuerDep, member: Member, data: JSONBody[ProfileChanges]
     ) -> MemberProfile:
@@ -66,6 +71,7 @@ class AppAccountController(Controller):
         "/me",
         status_code=HTTP_204_NO_CONTENT,
         dependencies=MEMBER,
+        security=[{"member": []}],
         summary="Delete my account: personal data erased, points history kept anonymously",
     )
     async def delete_my_account(

@@ -17,7 +17,6 @@ from domain.tokens import Audience
 class ConsoleAccountController(Controller):
     path = "/v1/console"
     tags = ["console: account"]
-    security = [{"staff": []}]
 
     @post("/sessions", status_code=HTTP_200_OK, summary="Staff log in")
     async def log_in(
@@ -29,13 +28,19 @@ class ConsoleAccountController(Controller):
     async def refresh(self, uow: Uow, issuer: IssuerDep, data: JSONBody[RefreshRequest]) -> TokenPair:
         return await staff_accounts.refresh(uow, issuer, data.refresh_token)
 
-    @post("/sessions/logout", status_code=HTTP_204_NO_CONTENT, dependencies=STAFF, summary="Staff log out")
+    @post(
+        "/sessions/logout",
+        status_code=HTTP_204_NO_CONTENT,
+        dependencies=STAFF,
+        security=[{"staff": []}],
+        summary="Staff log out",
+    )
     async def log_out(
         self, uow: Uow, issuer: IssuerDep, staff: Staff, data: JSONBody[RefreshRequest]
     ) -> None:
         owner = TokenOwner(Audience.STAFF, staff.staff_id)
         await revoke_family(uow, issuer.clock, owner, data.refresh_token)
 
-    @get("/me", dependencies=STAFF, summary="The signed-in staff member")
+    @get("/me", dependencies=STAFF, security=[{"staff": []}], summary="The signed-in staff member")
     async def me(self, uow: Uow, staff: Staff) -> StaffProfile:
         return await staff_accounts.profile(uow, staff.staff_id)

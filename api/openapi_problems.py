@@ -3,8 +3,8 @@
 models every answer, and no operation shows the framework's own error shape.
 
 Which statuses follow from what the operation is: any request can be malformed (400), refused by a
-rule (422) or meet an outage (503); one that needs a caller can be unauthenticated (401), a staff or
-terminal one forbidden (403); one naming a resource, in its path or its body, can name none (404); a
+rule (422), meet an outage (503) or find its credentials refused (401); a staff or terminal one can be
+forbidden (403); one naming a resource, in its path or its body, can name none (404); a
 write can meet its key in use or its fact already there (409), be too large (413) or not JSON (415);
 and the rate limits (429) guard members' and terminals' requests and the sign-ins.
 """
@@ -50,9 +50,9 @@ class Problem(msgspec.Struct, kw_only=True):
 
 def problem_statuses(path: str, methods: set[str], security: list[str]) -> list[int]:
     """The error statuses an operation of `methods` at `path`, guarded by `security`, can answer."""
-    statuses = {400, 422, 500, 503}
+    statuses = {400, 401, 422, 500, 503}  # 401 too where credentials come in the body (sign-in, refresh)
     if security:
-        statuses |= {401, 429}
+        statuses.add(429)
     if "staff" in security or "pos_signature" in security:
         statuses.add(403)
     if "{" in path:

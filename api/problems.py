@@ -71,12 +71,13 @@ def problem_response(
     title: str,
     detail: str,
     extensions: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Response[bytes]:
     return Response(
         content=problem_body(status, code, title, detail, request.url.path, extensions),
         status_code=status,
         media_type=PROBLEM_MEDIA_TYPE,
-        headers=_headers(extensions),
+        headers={**(headers or {}), **_headers(extensions)},
     )
 
 
@@ -125,7 +126,10 @@ def http_exception_to_problem(request: Request[Any, Any, Any], error: HTTPExcept
     code, title = CODES_BY_STATUS.get(status, ("http_error", "The request cannot be carried out"))
     if status >= HTTP_500_INTERNAL_SERVER_ERROR:
         log.error("HTTP %s: %s", status, error.detail, exc_info=error)
-    return problem_response(request, status, code, title, error.detail or title)
+    # e.g. the Allow of a 405, which RFC 9110 requires
+    return problem_response(
+        request, status, code, title, error.detail or title, headers=dict(error.headers or {})
+    )
 
 
 def unexpected_error_to_problem(request: Request[Any, Any, Any], error: Exception) -> Response[bytes]:

@@ -39,6 +39,10 @@ async def test_every_operation_documents_its_problems_and_no_other_error_shape(
         for status, answer in errors.items():
             assert answer["content"] == PROBLEM, (method, path, status)
     assert "Validation Exception" not in json.dumps(schema)
+    # Signing up and signing in need no token; a client must not be told to send one.
+    for path in ("/v1/app/members", "/v1/app/sessions", "/v1/app/sessions/refresh", "/v1/console/sessions"):
+        assert not schema["paths"][path]["post"].get("security"), path
+    assert schema["paths"]["/v1/app/me"]["get"]["security"] == [{"member": []}]
 
 
 async def test_the_errors_the_service_gives_are_documented_for_their_operation_with_their_shape(

@@ -48,3 +48,7 @@ async def test_routes_that_do_not_exist_answer_a_problem_not_a_page(client: http
         answer = await client.request(method, path)
         assert answer.status_code == status, (method, path, answer.text[:200])
         assert answer.headers["content-type"] == "application/problem+json", (method, path)
+        if status == 405:  # RFC 9110: a 405 says what the route does allow
+            allowed = answer.headers.get("allow", "")
+            assert allowed, dict(answer.headers)
+            assert method not in allowed, allowed
