@@ -4,7 +4,7 @@ an error while it ran (a test that provokes one on purpose says so with `@pytest
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,12 +15,14 @@ from sqlalchemy import text
 from accounts.rules import StaffRole
 from domain.clock import SettableClock
 from infra.db import Database
+from infra.settings import Settings
 from migrations.models import target_metadata
 from push.fcm_local import create_local_fcm
 from tests.conftest import serving_asgi
 from tests.integration.factories import TerminalCredentials, staff_login
 from tests.integration.push_support import LocalFcmServer
 from tests.integration.register import register
+from tests.integration.round_trip_counting import Counted, serving_counted
 
 
 @pytest.fixture
@@ -82,3 +84,17 @@ def fcm(local_fcm_server: LocalFcmServer) -> LocalFcmServer:
     """The local FCM server, with nothing received and no failure rules."""
     local_fcm_server.reset()
     return local_fcm_server
+
+
+@pytest.fixture(scope="module")
+def counted(settings: Settings, clock: SettableClock) -> Iterator[Counted]:
+    """The app served behind a proxy that counts its round trips to PostgreSQL (round-trip tests)."""
+    with serving_counted(settings, clock) as counted:
+        yield counted
+
+
+@pytest.fixture
+async def http(counted: Counted) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the counted app."""
+    async with httpx.AsyncClient(base_url=counted.url, timeout=60) as client:
+        yield client

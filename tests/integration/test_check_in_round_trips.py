@@ -3,18 +3,15 @@ how: tests.integration.round_trip_counting)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
 
 from domain.clock import SettableClock
-from infra.settings import Settings
 from tests.integration.factories import bearer, sign_up
 from tests.integration.problems import assert_problem
-from tests.integration.round_trip_counting import Counted, serving_counted
+from tests.integration.round_trip_counting import Counted
 from tests.integration.test_check_ins import OSAKA, TOKYO, check_in, offset, store_at
 
 # Issue 12 asks at most 10 for an accepted check-in, BEGIN and COMMIT included (33 before it, then 21,
@@ -29,18 +26,6 @@ ACCEPTED_BUDGET = 7
 DUPLICATE_BUDGET = 7
 REJECTED_BUDGET = 10
 NEARBY_BUDGET = 1
-
-
-@pytest.fixture(scope="module")
-def counted(settings: Settings, clock: SettableClock) -> Iterator[Counted]:
-    with serving_counted(settings, clock) as counted:
-        yield counted
-
-
-@pytest.fixture
-async def http(counted: Counted) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=counted.url, timeout=60) as client:
-        yield client
 
 
 async def test_an_accepted_check_in_takes_at_most_seven_round_trips(

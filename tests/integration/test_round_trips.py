@@ -3,7 +3,6 @@ how: tests.integration.round_trip_counting)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -12,10 +11,9 @@ import pytest
 
 from domain.clock import SettableClock
 from infra.db import Database
-from infra.settings import Settings
 from tests.integration.factories import TerminalCredentials, bearer, staff_login
 from tests.integration.register import Shopper, days_ago, pos, register, sale, shopper
-from tests.integration.round_trip_counting import Counted, serving_counted
+from tests.integration.round_trip_counting import Counted
 
 PURCHASES = "/v1/pos/purchases"
 REFUNDS = "/v1/pos/refunds"
@@ -28,18 +26,6 @@ POINTS = "/v1/app/points"
 MEMBER_PURCHASE_BUDGET = 10
 POINTS_BUDGET = 1
 MEMBER_REFUND_BUDGET = 8
-
-
-@pytest.fixture(scope="module")
-def counted(settings: Settings, clock: SettableClock) -> Iterator[Counted]:
-    with serving_counted(settings, clock) as counted:
-        yield counted
-
-
-@pytest.fixture
-async def http(counted: Counted) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=counted.url, timeout=60) as client:
-        yield client
 
 
 @pytest.fixture
