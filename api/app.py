@@ -26,6 +26,8 @@ from api.console_offers import ConsoleOfferController
 from api.console_stores import ConsoleStoreController
 from api.health import healthz, readyz
 from api.openapi_problems import describe_problems
+from api.openapi_schemas import SCHEMA_PLUGINS
+from api.options_allow import allow_every_method
 from api.pos import PosController
 from api.problems import EXCEPTION_HANDLERS
 from api.request_log import request_log_middleware
@@ -91,7 +93,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[request_log_middleware, transaction_middleware],
-        before_send=[add_security_headers],
+        before_send=[add_security_headers, allow_every_method],
+        plugins=list(SCHEMA_PLUGINS),
         before_request=decode_body_strictly,
         lifespan=[lifespan],
         request_max_body_size=settings.max_request_body_bytes,

@@ -10,7 +10,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery
 
 from api.auth import MEMBER, Member
-from api.idempotent import idempotent
+from api.idempotent import IdempotentOperation, idempotent
 from api.services import ClockDep, OfferProgramDep, Uow, services_of
 from offers import activation, selection
 from offers.schemas import Activation, OfferList
@@ -46,6 +46,7 @@ class AppOfferController(Controller):
 
     @post(
         "/{offer_id:uuid}/activate",
+        operation_class=IdempotentOperation,
         summary="Clip an offer so the register applies it; needs an Idempotency-Key",
         responses={200: ResponseSpec(data_container=Activation, description="The clip (or the earlier one)")},
     )

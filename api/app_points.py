@@ -12,6 +12,7 @@ from accounts import devices
 from accounts.device_secrets import MAX_DEVICE_SLOT
 from accounts.devices import DeviceView
 from api.auth import MEMBER, Member
+from api.openapi_problems import problem_response
 from api.params import DEFAULT_LIMIT, Cursor, PageSize
 from api.services import ClockDep, ProgramDep, SettingsDep, Uow
 from api.transactions import ONLY_READS
@@ -45,7 +46,11 @@ class AppPointsController(Controller):
     ) -> HistoryPage:
         return await service.points_history(uow, member.member_id, cursor, limit)
 
-    @get("/member-code", summary="The member code to show now (the app can also compute it offline)")
+    @get(
+        "/member-code",
+        summary="The member code to show now (the app can also compute it offline)",
+        responses={404: problem_response(404, "This login's device was revoked (`device_not_found`)")},
+    )
     async def member_code(
         self, uow: Uow, clock: ClockDep, settings: SettingsDep, member: Member
     ) -> MemberCodeView:

@@ -9,7 +9,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, QueryParameter
 
 from api.auth import MEMBER, Member
-from api.idempotent import idempotent
+from api.idempotent import IdempotentOperation, idempotency_key, idempotent
 from api.services import ClockDep, ProgramDep, Uow, services_of
 from api.transactions import ONLY_READS
 from geofence import check_ins, finder
@@ -66,6 +66,7 @@ class AppStoreController(Controller):
 
     @post(
         "/check-ins",
+        operation_class=IdempotentOperation,
         summary="Check in at a store (once per store and local day); needs an Idempotency-Key",
         status_code=200,
         responses={
@@ -83,7 +84,9 @@ class AppStoreController(Controller):
     ) -> Response[bytes]:
         services = services_of(request.app.state)
         now = clock.now()
-        # Counted before anything else: an attempt over the limit touches nothing in PostgreSQL.
+        # Counted before anything else but the request's own form (a request without a key is no attempt):
+        # an attempt over the limit touches nothing in PostgreSQL.
+        idempotency_key(request)
         await services.check_in_limits.admit(member.member_id, now)
         return await idempotent(
             request,

@@ -13,6 +13,7 @@ from litestar.di import NamedDependency, Provide
 from accounts.errors import AccessTokenExpired, AccessTokenInvalid, StaffRoleRequired
 from accounts.rules import StaffRole
 from api.services import Uow, services_of
+from api.transactions import request_unit_of_work
 from domain.tokens import AccessClaims, Audience, TokenExpired, TokenInvalid, read_access_token
 from stores.pos_auth import AuthenticatedTerminal, SignedRequest
 from stores.pos_signature import KEY_ID_HEADER, NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
@@ -75,6 +76,20 @@ async def provide_terminal(request: Request[Any, Any, Any], state: State, uow: U
         nonce=request.headers.get(NONCE_HEADER),
     )
     return await services_of(state).pos_auth.authenticate(uow, signed)
+
+
+async def authenticate(request: Request[Any, Any, Any]) -> None:
+    """Check the credentials the handler's security names (401 or 403 if refused). For a request about to be
+    refused for its body: the caller learns nothing about the body before proving who it is."""
+    state = request.app.state
+    for requirement in request.route_handler.resolve_security():
+        for scheme in requirement:
+            if scheme == "member":
+                provide_member(request, state)
+            elif scheme == "staff":
+                provide_staff(request, state)
+            elif scheme == "pos_signature":
+                await provide_terminal(request, state, request_unit_of_work(request))
 
 
 Member = NamedDependency[MemberPrincipal]

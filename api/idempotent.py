@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import msgspec
 from litestar import Request, Response
+from litestar.enums import ParamType
+from litestar.openapi.spec import OpenAPIType, Operation, Parameter, Schema
 
 from api.problems import PROBLEM_MEDIA_TYPE, domain_error_body
 from api.services import services_of
@@ -18,6 +21,30 @@ from infra.idempotency import KEY_PATTERN, IdempotencyKeyRequired, keep_failure,
 
 _KEY = re.compile(KEY_PATTERN)
 REPLAYED_HEADER = "Idempotent-Replayed"
+KEY_PARAMETER = Parameter(
+    name="Idempotency-Key",
+    param_in=ParamType.HEADER,
+    required=True,
+    schema=Schema(type=OpenAPIType.STRING, pattern=KEY_PATTERN),
+    description="Unique per intended write; a retry sends the same key and gets the stored answer",
+)
+
+
+@dataclass
+class IdempotentOperation(Operation):
+    """The OpenAPI operation of a handler that calls `idempotent`: it reads its key from the request
+    itself (to answer `idempotency_key_required`), so the header is not in its signature."""
+
+    def __post_init__(self) -> None:
+        self.parameters = [*(self.parameters or []), KEY_PARAMETER]
+
+
+def idempotency_key(request: Request[Any, Any, Any]) -> str:
+    """The request's Idempotency-Key; `idempotency_key_required` (400) if it has no usable one."""
+    key = request.headers.get("idempotency-key", "")
+    if not _KEY.match(key):
+        raise IdempotencyKeyRequired()
+    return key
 
 
 async def idempotent(
@@ -30,9 +57,7 @@ async def idempotent(
     """Run `produce` once per key. A failure that keeps an outcome (a rejected check-in) also keeps its
     problem response under the key, so a retry gets the same answer; any other failure keeps nothing,
     so a retry is judged afresh."""
-    key = request.headers.get("idempotency-key", "")
-    if not _KEY.match(key):
-        raise IdempotencyKeyRequired()
+    key = idempotency_key(request)
     services = services_of(request.app.state)
     digest = request_digest(request.method, request.url.path, await request.body())
     now = services.clock.now()

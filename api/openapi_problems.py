@@ -26,7 +26,7 @@ MEANINGS = {
     401: "No valid credentials for this caller",
     403: "The caller may not do this (role, disabled terminal or store)",
     404: "No such resource",
-    409: "The Idempotency-Key is in use or was used for another request, or the fact was posted before",
+    409: "The Idempotency-Key's first request is still running, or the fact was posted before",
     413: "The body is larger than this API accepts",
     415: "The body is not JSON",
     422: "Well formed but refused by a business rule; `code` says which",
@@ -62,6 +62,11 @@ def problem_statuses(path: str, methods: set[str], security: list[str]) -> list[
     return sorted(statuses)
 
 
+def problem_response(status: int, description: str | None = None) -> ResponseSpec:
+    """A problem answer as the OpenAPI shows it; a handler names one its kind of operation lacks."""
+    return ResponseSpec(Problem, media_type=PROBLEM_MEDIA_TYPE, description=description or MEANINGS[status])
+
+
 def describe_problems(app: Litestar) -> None:
     """Add the problem answers to every operation of the API (not the console's pages or /schema)."""
     for route in app.routes:
@@ -76,7 +81,7 @@ def describe_problems(app: Litestar) -> None:
 def _describe(handler: HTTPRouteHandler, path: str) -> None:
     security = [name for requirement in handler.resolve_security() for name in requirement]
     problems = {
-        status: ResponseSpec(Problem, media_type=PROBLEM_MEDIA_TYPE, description=MEANINGS[status])
+        status: problem_response(status)
         for status in problem_statuses(path, set(handler.http_methods), security)
     }
     handler.responses = {**problems, **(handler.responses or {})}

@@ -10,7 +10,7 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.auth import TERMINAL, Terminal
-from api.idempotent import idempotent
+from api.idempotent import IdempotentOperation, idempotent
 from api.services import ClockDep, ProgramDep, SettingsDep, Uow
 from points import register as at_register
 from points import returns, sales
@@ -67,6 +67,7 @@ class PosController(Controller):
     @post(
         "/purchases",
         status_code=HTTP_201_CREATED,
+        operation_class=IdempotentOperation,
         summary="Post a sale: redeem and earn points (anonymous sales too)",
         description=IDEMPOTENCY_NOTE,
         responses={
@@ -96,6 +97,7 @@ class PosController(Controller):
     @post(
         "/refunds",
         status_code=HTTP_201_CREATED,
+        operation_class=IdempotentOperation,
         summary="Post a full or partial refund of a sale of this store",
         description=IDEMPOTENCY_NOTE,
         responses={

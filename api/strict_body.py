@@ -1,4 +1,6 @@
 """Request bodies are decoded strictly: a number sent as a string is an error, as the OpenAPI says.
+A body refused is refused after the caller's credentials are checked, and for what the schema states
+(400) apart from what a rule beyond it states (422 `rule_broken`, see `domain.errors.RuleViolation`).
 
 litestar converts handler arguments with msgspec's lax rules (needed for query strings, where every
 value arrives as text), and applies them to the JSON body too, so `"total_minor": "100"` would pass.
@@ -15,6 +17,9 @@ import msgspec
 from litestar import Request
 from litestar.exceptions import ValidationException
 from litestar.handlers import HTTPRouteHandler
+
+from api.auth import authenticate
+from domain.errors import RuleBroken, RuleViolation
 
 _PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 # A NUL character, which JSON can only carry escaped: `\u0000` after an even run of backslashes.
@@ -42,13 +47,18 @@ async def decode_body_strictly(request: Request[Any, Any, Any]) -> None:
     if not body:
         return  # litestar answers a missing body itself
     if _NUL.search(body):
+        await authenticate(request)
         detail = "text must not contain the NUL character (\\u0000)"
         raise ValidationException(detail=detail, extra=[{"message": detail, "source": "body"}])
     try:
         decoder.decode(body)
     except msgspec.ValidationError as error:
+        await authenticate(request)
+        if isinstance(error.__cause__, RuleViolation):
+            raise RuleBroken(str(error), errors=[_error_entry(str(error))]) from error
         raise ValidationException(detail=str(error), extra=[_error_entry(str(error))]) from error
     except msgspec.DecodeError:
+        await authenticate(request)
         return  # not JSON at all: litestar's own parser answers 400 bad_request
 
 

@@ -50,6 +50,18 @@ class InvalidInput(DomainError):
     title = "The request is well-formed but its values are not acceptable"
 
 
+class RuleBroken(InvalidInput):
+    code = "rule_broken"
+    title = "Each value has its published form, but together they break a rule"
+
+
+class RuleViolation(ValueError):
+    """Raised where a request body is decoded (`__post_init__`) for values their schema allows that a rule
+    refuses: fields contradicting each other, a polygon that encloses nothing. A ValueError, so decoding
+    reports it with its place in the body; the API answers it `422 rule_broken` (`RuleBroken`), keeping
+    400 for what the published schema itself refuses."""
+
+
 class TooManyRequests(DomainError):
     code = "too_many_requests"
     status = 429

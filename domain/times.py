@@ -2,8 +2,9 @@
 
 A client may send any RFC 3339 offset (`+09:00`, `-05:00`); keeping that offset would make `.date()` and
 `.hour` answer in the client's zone instead of UTC, so every time is converted once, at the boundary.
-Absolute bounds come first (a year 9999 would overflow on conversion, and nothing here happens before
-2000 or after 2100); each use case then applies its own window relative to now (`is_within`).
+Absolute bounds come first, on the year as written (a year 9999 would overflow on conversion, nothing
+here happens before 2000 or after 2100, and a bound on the text is one the OpenAPI can state as a
+pattern); each use case then applies its own window relative to now (`is_within`).
 """
 
 from __future__ import annotations
@@ -14,19 +15,16 @@ import msgspec
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+WRITTEN_YEARS = r"^20[0-9]{2}-"  # how an RFC 3339 time or date in [EARLIEST, LATEST) starts (for the OpenAPI)
 
 
 def to_utc(at: datetime) -> datetime:
-    """`at` as a UTC datetime; ValueError for a naive time or one outside [2000, 2100)."""
+    """`at` as a UTC datetime; ValueError for a naive time or one written outside the years 2000-2099."""
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError("a time needs a UTC offset (e.g. 2026-11-23T10:15:00+09:00 or ...Z)")
-    try:
-        utc = at.astimezone(UTC)
-    except OverflowError as error:
-        raise ValueError("the time is out of range") from error
-    if not EARLIEST <= utc < LATEST:
+    if not EARLIEST.year <= at.year < LATEST.year:
         raise ValueError(f"the time must be between {EARLIEST:%Y} and {LATEST:%Y}")
-    return utc
+    return at.astimezone(UTC)
 
 
 def normalise_times(struct: msgspec.Struct, *fields: str) -> None:

@@ -9,19 +9,21 @@ from typing import Annotated
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from domain.errors import RuleViolation
 from domain.rates import Rate
+from domain.text import NOT_BLANK, URL_CHARACTER_BUT_AT
 from domain.times import check_dates
 from offers.rules.terms import OfferState, Terms
 from timeline.segments import TraitSegment
 
-OfferName = Annotated[str, msgspec.Meta(min_length=1, max_length=120, pattern=r"\S")]
-Title = Annotated[str, msgspec.Meta(min_length=1, max_length=80, pattern=r"\S")]
-Body = Annotated[str, msgspec.Meta(min_length=1, max_length=400, pattern=r"\S")]
+OfferName = Annotated[str, msgspec.Meta(min_length=1, max_length=120, pattern=NOT_BLANK)]
+Title = Annotated[str, msgspec.Meta(min_length=1, max_length=80, pattern=NOT_BLANK)]
+Body = Annotated[str, msgspec.Meta(min_length=1, max_length=400, pattern=NOT_BLANK)]
 # Shown by the app, never fetched by the server: https only, no spaces, no credentials in the URL.
 ImageUrl = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s@]*)?$",
+        pattern=rf"^https://[A-Za-z0-9.-]+(:[0-9]{{1,5}})?(/{URL_CHARACTER_BUT_AT}*)?$",
         max_length=500,
         examples=["https://cdn.example.com/offers/linen.jpg"],
     ),
@@ -50,7 +52,7 @@ class OfferDraft(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     def __post_init__(self) -> None:
         check_dates(self, "valid_from", "valid_until")
         if self.valid_until < self.valid_from:
-            raise ValueError("valid_until must not be before valid_from")
+            raise RuleViolation("valid_until must not be before valid_from")
 
 
 class OfferChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

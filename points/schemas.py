@@ -30,7 +30,7 @@ class SaleLineIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class PurchaseRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     receipt_id: ReceiptId
     sold_at: AwareDatetime
-    currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
+    currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$", examples=["JPY"])]
     total_minor: Minor
     lines: Annotated[list[SaleLineIn], msgspec.Meta(min_length=1, max_length=500)]
     member_code: Annotated[str, msgspec.Meta(min_length=1, max_length=40)] | None = None

@@ -10,6 +10,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from domain.rates import Rate
+from domain.text import NOT_BLANK, URL_CHARACTER
 from points.rules.stages import Stage
 from push.rules.report import Lift
 from push.rules.scheduling import QuietHours, Schedule
@@ -18,13 +19,12 @@ from push.tables import CampaignState
 from timeline.traits import LifecycleStage
 
 VariantKey = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,16}$", examples=["A"])]
-# `\S`: at least one character that is not a space (a blank name or message is no name or message).
-CampaignName = Annotated[str, msgspec.Meta(min_length=1, max_length=120, pattern=r"\S")]
+CampaignName = Annotated[str, msgspec.Meta(min_length=1, max_length=120, pattern=NOT_BLANK)]
 # An app link (tsunagari://offers/42) or a web page; no spaces, no javascript: or data: URLs.
 DeepLink = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^(https://|(?!javascript:|data:|vbscript:)[a-z][a-z0-9+.\-]*://)[^\s]+$",
+        pattern=rf"^(https://|(?!javascript:|data:|vbscript:)[a-z][a-z0-9+.\-]*://){URL_CHARACTER}+$",
         max_length=512,
         examples=["tsunagari://offers/winter-linen"],
     ),
@@ -35,8 +35,8 @@ class Variant(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One version of the message; members are split between variants in proportion to `weight`."""
 
     key: VariantKey
-    title: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"\S")]
-    body: Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=r"\S")]
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NOT_BLANK)]
+    body: Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=NOT_BLANK)]
     weight: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
 
 

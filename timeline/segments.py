@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from domain.errors import RuleViolation
 from timeline.traits import LifecycleStage, MemberTraits
 
 Score = Annotated[int, msgspec.Meta(ge=0, le=5)]
@@ -49,7 +50,7 @@ def check_ranges(conditions: Iterable[ConditionBase]) -> None:
     """A range whose minimum exceeds its maximum matches nobody: refuse it rather than save it."""
     for condition in conditions:
         if isinstance(condition, HealthScoreBetween | RfmBetween) and condition.min > condition.max:
-            raise ValueError(f"{condition.__struct_config__.tag}: min must not exceed max")
+            raise RuleViolation(f"{condition.__struct_config__.tag}: min must not exceed max")
 
 
 class TraitSegment(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

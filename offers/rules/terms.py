@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from domain.errors import RuleViolation
+
 PERCENT_BASE = 100  # integer percent, as in the earning rules: 100 = x1, 150 = x1.5
 Points = Annotated[int, msgspec.Meta(ge=1, le=100_000)]
 MinorAmount = Annotated[int, msgspec.Meta(ge=0, le=100_000_000)]
@@ -61,7 +63,7 @@ class BonusPoints(_Terms, frozen=True, tag="bonus_points"):
 
     def __post_init__(self) -> None:
         if (self.category is None) == (self.sku is None):
-            raise ValueError("bonus_points needs exactly one of category and sku")
+            raise RuleViolation("bonus_points needs exactly one of category and sku")
 
 
 class VisitBonus(_Terms, frozen=True, tag="visit_bonus"):
@@ -75,7 +77,7 @@ class AmountOff(_Terms, frozen=True, tag="amount_off"):
 
     def __post_init__(self) -> None:
         if self.min_spend_minor and self.min_spend_minor < self.amount_off_minor:
-            raise ValueError("amount_off: min_spend_minor must be at least amount_off_minor")
+            raise RuleViolation("amount_off: min_spend_minor must be at least amount_off_minor")
 
 
 Terms = Multiplier | BonusPoints | VisitBonus | AmountOff
@@ -106,7 +108,7 @@ def least_points_per_use(terms: Terms) -> int:
 def validity(valid_from: date, valid_until: date, time_zone: str) -> tuple[datetime, datetime]:
     """The UTC instants `[starts_at, ends_at)` of local dates `valid_from`..`valid_until` (inclusive)."""
     if valid_until < valid_from:
-        raise ValueError("valid_until must not be before valid_from")
+        raise RuleViolation("valid_until must not be before valid_from")
     zone = ZoneInfo(time_zone)
     starts = datetime.combine(valid_from, time(), zone).astimezone(UTC)
     ends = datetime.combine(valid_until + timedelta(days=1), time(), zone).astimezone(UTC)

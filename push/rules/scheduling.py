@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from domain.errors import RuleViolation
 from domain.times import check_dates, normalise_times
 from timeline.engagement import best_instant
 
@@ -44,7 +45,7 @@ class QuietHours(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     def __post_init__(self) -> None:
         if self.start == self.end:
-            raise ValueError("quiet hours must start and end at different times")
+            raise RuleViolation("quiet hours must start and end at different times")
 
 
 class SendNow(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="now"):
@@ -81,7 +82,7 @@ class SendAtBestHour(
     def __post_init__(self) -> None:
         normalise_times(self, "window_start", "window_end")
         if not self.window_start < self.window_end <= self.window_start + MAX_WINDOW:
-            raise ValueError("the best-hour window must end after it starts, within 7 days")
+            raise RuleViolation("the best-hour window must end after it starts, within 7 days")
 
 
 class SendRecurring(
@@ -93,16 +94,14 @@ class SendRecurring(
     time: ClockTime
     start_date: date
     end_date: date
-    weekdays: list[Weekday] | None = None
+    weekdays: Annotated[list[Weekday], msgspec.Meta(min_length=1)] | None = None
 
     def __post_init__(self) -> None:
         check_dates(self, "start_date", "end_date")
         if not self.start_date <= self.end_date <= self.start_date + MAX_RECURRING_SPAN:
-            raise ValueError("a recurring schedule ends on or after its start, within a year")
-        if self.weekdays is not None and not self.weekdays:
-            raise ValueError("weekdays, when given, name at least one day")
+            raise RuleViolation("a recurring schedule ends on or after its start, within a year")
         if not self.occurrences():
-            raise ValueError("no date from start_date to end_date falls on those weekdays")
+            raise RuleViolation("no date from start_date to end_date falls on those weekdays")
 
     def occurrences(self) -> list[date]:
         days = (self.end_date - self.start_date).days + 1

@@ -61,7 +61,7 @@ async def test_a_marketer_drafts_activates_pauses_and_ends_an_offer(
         ({"per_member_limit": "2"}, 400, "validation_failed"),
         ({"terms": {"kind": "multiplier", "percent": 200.5}}, 400, "validation_failed"),
         ({"budget_points": -1}, 400, "validation_failed"),
-        ({"valid_from": "2026-12-10", "valid_until": "2026-12-01"}, 400, "validation_failed"),
+        ({"valid_from": "2026-12-10", "valid_until": "2026-12-01"}, 422, "rule_broken"),
         ({"valid_until": "9999-12-31"}, 400, "validation_failed"),
         ({"title": "   "}, 400, "validation_failed"),
         ({"surprise": True}, 400, "validation_failed"),

@@ -64,7 +64,7 @@ async def test_only_staff_may_manage_campaigns(
     [
         ({"segment": {"all": [{"field": "shoe_size", "min": 40}]}}, 400, "validation_failed"),
         ({"quiet_hours": {"start": "25:00", "end": "08:00"}}, 400, "validation_failed"),
-        ({"quiet_hours": {"start": "22:00", "end": "22:00"}}, 400, "validation_failed"),
+        ({"quiet_hours": {"start": "22:00", "end": "22:00"}}, 422, "rule_broken"),
         ({"quiet_hours": {"start": "22:00"}}, 400, "validation_failed"),
         ({"variants": [{"key": "A", "title": "Hi", "body": "あ" * 1400}]}, 422, "message_too_large"),
         ({"variants": [{"key": "A", "title": "Hi {nickname}", "body": "b"}]}, 422, "unknown_message_field"),

@@ -210,7 +210,7 @@ async def test_recurring_on_weekdays_only_draws_those_days(
         },
         headers=bearer(marketer),
     )
-    assert_problem(never, 400, "validation_failed")
+    assert_problem(never, 422, "rule_broken")
     listed = await client.get("/v1/console/campaigns", headers=bearer(marketer))
     assert listed.status_code == 200, listed.text
     assert [c["id"] for c in listed.json()["items"]] == [campaign["id"]]  # the refused one was not saved

@@ -142,7 +142,7 @@ async def test_a_segment_naming_what_does_not_exist_is_refused(
     cases: list[tuple[dict[str, Any], int, str]] = [
         ({"field": "favourite_colour", "in": ["red"]}, 400, "validation_failed"),
         ({"field": "lifecycle_stage", "in": ["sleepy"]}, 400, "validation_failed"),
-        ({"field": "health_score", "min": 50, "max": 10}, 400, "validation_failed"),
+        ({"field": "health_score", "min": 50, "max": 10}, 422, "rule_broken"),
         ({"field": "health_score", "min": "10"}, 400, "validation_failed"),  # a number sent as text
         ({"field": "visited_store", "store_id": str(uuid.uuid4()), "within_days": 30}, 422, "unknown_store"),
         (

@@ -21,7 +21,7 @@ from infra.settings import Settings
 from points.tables import Purchase
 from stores.tables import Store
 from tests.conftest import serving
-from tests.integration.factories import TerminalCredentials, bearer, sign_up
+from tests.integration.factories import TerminalCredentials, bearer, sign_up, signed_headers
 from tests.integration.problems import assert_problem
 from tests.integration.register import pos, sale
 from tests.integration.test_pos_signatures import example_client
@@ -101,7 +101,7 @@ async def test_rejected_requests_log_no_error(
             "validation_failed",
         )
         assert_problem(
-            await client.post("/v1/pos/purchases", json={"receipt_id": 1}), 400, "validation_failed"
+            await client.post("/v1/pos/purchases", json={"receipt_id": 1}), 401, "pos_signature_missing"
         )
         assert_problem(
             await client.post("/v1/pos/heartbeat", json={"software_version": "1"}),
@@ -113,6 +113,37 @@ async def test_rejected_requests_log_no_error(
         await asyncio.sleep(0.2)
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == []
+
+
+async def test_a_bad_body_is_judged_only_once_its_sender_is_known(
+    client: httpx.AsyncClient, terminal: TerminalCredentials
+) -> None:
+    """Without credentials, or with refused ones, a body the schema refuses (malformed, mistyped, or with
+    a NUL) hears 401, as a good one does: nothing about the body is told before the caller is known."""
+    member = await sign_up(client)
+    bodies = [b"{not json", b'{"events": "none"}', b'{"events": [{"kind": "app_open", "x": "\\u0000"}]}']
+    for headers in ({}, {"Authorization": "Bearer nonsense"}):
+        for body in bodies:
+            response = await client.post("/v1/app/events", content=body, headers=headers)
+            assert_problem(response, 401, "access_token_invalid")
+    for body in bodies:
+        response = await client.post("/v1/app/events", content=body, headers=bearer(member))
+        assert response.status_code == 400, response.text
+    bad_sale = b'{"receipt_id": 1}'
+    unsigned = await client.post("/v1/pos/purchases", content=bad_sale)
+    assert_problem(unsigned, 401, "pos_signature_missing")
+    wrongly_signed = await client.post(
+        "/v1/pos/purchases",
+        content=bad_sale,
+        headers=signed_headers(terminal, "POST", "/v1/pos/purchases", bad_sale, secret="ts_not-the-secret"),
+    )
+    assert wrongly_signed.status_code == 401, wrongly_signed.text
+    signed = await client.post(
+        "/v1/pos/purchases",
+        content=bad_sale,
+        headers=signed_headers(terminal, "POST", "/v1/pos/purchases", bad_sale),
+    )
+    assert_problem(signed, 400, "validation_failed")
 
 
 async def test_a_database_outage_is_a_503_that_the_example_pos_client_rides_out(
