@@ -7,8 +7,8 @@ enforced, and, between the two demo members, no object of one readable by the ot
 Each surface runs as a register, an app or a console user would call it: POS requests signed as
 docs/pos-integration.md says (tests/fuzz/pos_signing.py), the app as two members and the console as a
 marketer then an admin, all signing in through the API. The server is the app on its own database with
-the demo retailer and its history. The seed is fixed, so a run is repeatable; `bench/fuzz.sh`-style longer
-runs take `TSUNAGARI_FUZZ_EXAMPLES` and `TSUNAGARI_FUZZ_SEED`.
+the demo retailer and its history. The seed is fixed, so a run is repeatable; a longer run is this module
+with more examples or another seed: `TSUNAGARI_FUZZ_EXAMPLES=200 TSUNAGARI_FUZZ_SEED=7 pytest tests/fuzz`.
 """
 
 from __future__ import annotations
