@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from api.app_accounts import AppAccountController
@@ -27,6 +26,7 @@ from api.console_stores import ConsoleStoreController
 from api.health import healthz, readyz
 from api.openapi_problems import describe_problems
 from api.openapi_schemas import SCHEMA_PLUGINS
+from api.openapi_viewer import swagger_viewer, viewer_assets
 from api.options_allow import allow_every_method
 from api.pos import PosController
 from api.problems import EXCEPTION_HANDLERS
@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             AppOfferController,
             ConsoleOfferController,
             console_router(),
+            *([viewer_assets()] if settings.openapi_enabled else []),
         ],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
@@ -112,7 +113,7 @@ def _openapi_config() -> OpenAPIConfig:
         version=API_VERSION,
         description="Loyalty backend: companion app (/v1/app), POS (/v1/pos), console (/v1/console).",
         path="/schema",
-        render_plugins=[SwaggerRenderPlugin(), RedocRenderPlugin()],
+        render_plugins=[swagger_viewer()],
         components=Components(
             security_schemes={
                 "member": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),

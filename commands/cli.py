@@ -143,6 +143,7 @@ def _serve_http(ready: Settings, started: float) -> None:
         workers=ready.workers,
         log_config=None,
         access_log=False,
+        server_header=False,  # what runs the service is nobody else's business
         timeout_graceful_shutdown=10,
         # Longer than load balancers' idle timeout (often 60 s), so the balancer closes idle
         # connections first and never sends a request into one the server is closing.

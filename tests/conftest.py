@@ -167,7 +167,9 @@ def serving_asgi(app: Litestar, name: str) -> Iterator[str]:
     """`app` served by uvicorn in a thread, started (lifespan included) before this yields its URL."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_config=None, access_log=False, server_header=False
+        )
     )
     thread = threading.Thread(target=server.run, name=f"{name}-{port}", daemon=True)
     thread.start()

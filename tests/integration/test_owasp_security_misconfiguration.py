@@ -3,6 +3,8 @@ access is granted, and the published API description can be switched off."""
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import msgspec
 import pytest
@@ -77,11 +79,25 @@ async def test_the_api_description_is_published_unless_switched_off(
     assert (await client.get("/schema/openapi.json")).status_code == 200
     with serving(msgspec.structs.replace(settings, openapi_enabled=False), clock) as url:
         async with httpx.AsyncClient(base_url=url) as closed:
-            for path in ("/schema", "/schema/openapi.json", "/schema/swagger", "/schema/redoc"):
+            paths = ("/schema", "/schema/openapi.json", "/schema/swagger", "/schema/assets/swagger-ui.css")
+            for path in paths:
                 answer = await closed.get(path)
                 assert answer.status_code == 404, (path, answer.text[:200])
                 assert answer.headers["content-type"] == "application/problem+json"
             assert (await closed.get("/healthz")).status_code == 200
+
+
+async def test_the_api_viewer_loads_nothing_from_elsewhere_and_no_answer_names_the_server(
+    client: httpx.AsyncClient,
+) -> None:
+    page = await client.get("/schema/swagger")
+    assert page.status_code == 200
+    assert "server" not in page.headers
+    loaded = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", page.text)
+    assert loaded, page.text[:500]
+    for url in loaded:
+        assert url.startswith("/schema/"), url
+        assert (await client.get(url)).status_code == 200, url
 
 
 async def test_answers_made_before_any_handler_carry_the_headers_too(client: httpx.AsyncClient) -> None:
