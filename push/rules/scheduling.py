@@ -93,7 +93,8 @@ class SendRecurring(
     time: ClockTime
     start_date: date
     end_date: date
-    weekdays: list[Weekday] | None = None
+    # Seven at most: more could only repeat a day (and be stored and looped over).
+    weekdays: Annotated[list[Weekday], msgspec.Meta(max_length=len(WEEKDAYS))] | None = None
 
     def __post_init__(self) -> None:
         check_dates(self, "start_date", "end_date")

@@ -54,14 +54,33 @@ class Operation:
         return f"{self.method} {self.path}"
 
 
+def openapi_path(route_path: str) -> str:
+    """/v1/console/stores/{store_id:uuid} as OpenAPI writes it: /v1/console/stores/{store_id}."""
+    return re.sub(r"\{(\w+):\w+\}", r"{\1}", route_path)
+
+
 def _admin_only(settings: Settings, clock: SettableClock) -> set[tuple[str, str]]:
     app = create_app(settings, clock)
     return {
-        (method, re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path))
+        (method, openapi_path(route.path))
         for route in app.routes
         if isinstance(route, HTTPRoute)
         for handler in route.route_handlers
         if "admin" in handler.resolve_dependencies()
+        for method in handler.http_methods
+    }
+
+
+def request_body_types(settings: Settings, clock: SettableClock) -> dict[str, Any]:
+    """ "METHOD /path" -> the type its handler decodes the body into (what the server enforces, which the
+    OpenAPI description renders with some constraints left out)."""
+    app = create_app(settings, clock)
+    return {
+        f"{method} {openapi_path(route.path)}": data.annotation
+        for route in app.routes
+        if isinstance(route, HTTPRoute) and route.path.startswith("/v1/")
+        for handler in route.route_handlers
+        if (data := handler.parsed_fn_signature.parameters.get("data")) is not None
         for method in handler.http_methods
     }
 
@@ -115,10 +134,12 @@ async def send(
     body: Any = None,
     *,
     params: Mapping[str, str] | None = None,
+    raw: bytes | None = None,
 ) -> httpx.Response:
     """`method path` with `body` (JSON) as `caller` sends it: "anonymous", "member", "other_member",
-    "marketer", "admin", "terminal" (signed as a register does) or "other_terminal"."""
-    content = b"" if body is None else json.dumps(body).encode()
+    "marketer", "admin", "terminal" (signed as a register does) or "other_terminal"; `raw` bytes instead of
+    a JSON body."""
+    content = raw if raw is not None else b"" if body is None else json.dumps(body).encode()
     query = str(httpx.QueryParams(params or {}))
     headers: dict[str, str] = {"Content-Type": "application/json", "Idempotency-Key": secrets.token_hex(12)}
     if caller in {"terminal", "other_terminal"}:
