@@ -112,11 +112,11 @@ async def test_a_burst_of_sign_ups_from_one_address_creates_no_more_accounts_tha
 
 
 async def test_refused_sign_ups_count_too_so_an_address_cannot_probe_emails_without_end(
-    limited: httpx.AsyncClient, db: Database
+    client: httpx.AsyncClient, limited: httpx.AsyncClient, db: Database
 ) -> None:
     """Taken emails and weak passwords are attempts: sign-up cannot be used to test which emails have an
     account, nor to spend the server's hashing, beyond the limit."""
-    taken = (await sign_up(limited, email=unique_email()))["member"]["email"]
+    taken = (await sign_up(client, email=unique_email()))["member"]["email"]
     address = some_address()
     for _ in range(SIGN_UPS_PER_ADDRESS):
         answer = await limited.post(
@@ -154,11 +154,11 @@ async def test_the_limits_count_the_address_the_proxy_saw_and_an_ipv6_subscriber
 
 
 async def test_logins_from_one_address_are_limited_across_accounts_and_surfaces(
-    limited: httpx.AsyncClient, settings: Settings
+    client: httpx.AsyncClient, limited: httpx.AsyncClient, settings: Settings
 ) -> None:
     """Credential stuffing: one wrong password for each of many accounts never trips the per-account limit,
     so the address is counted too, for members and staff alike."""
-    member = await sign_up(limited)
+    member = await sign_up(client)  # made on the app with the limits out of the way
     address = some_address()
     for _ in range(LOGINS_PER_ADDRESS):
         wrong = await limited.post(
@@ -184,10 +184,10 @@ async def test_logins_from_one_address_are_limited_across_accounts_and_surfaces(
 
 
 async def test_the_per_account_login_limit_holds_across_addresses(
-    limited: httpx.AsyncClient, settings: Settings
+    client: httpx.AsyncClient, limited: httpx.AsyncClient, settings: Settings
 ) -> None:
     """Guessing one account's password from many addresses: each address stays under its own limit."""
-    email = (await sign_up(limited))["member"]["email"]
+    email = (await sign_up(client))["member"]["email"]  # made where the limits are out of the way
     for _ in range(settings.login_attempts_per_window):
         wrong = await limited.post(
             "/v1/app/sessions",
