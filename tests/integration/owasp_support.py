@@ -240,7 +240,7 @@ def valid_body(operation: Operation, world: World) -> Any:
     now = datetime.now(UTC)
     bodies: dict[str, Any] = {
         "PATCH /v1/app/me": {"display_name": "Hanako"},
-        "DELETE /v1/app/me": {"password": PASSWORD},
+        "DELETE /v1/app/me": {"password": PASSWORD + " not"},  # a sweep must not erase its member
         "POST /v1/app/sessions": {
             "email": world.callers.member.session["member"]["email"],
             "password": "x" * 12,
