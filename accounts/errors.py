@@ -30,6 +30,16 @@ class TooManyLoginAttempts(TooManyRequests):
     title = "Too many login attempts for this account; retry later"
 
 
+class TooManyLoginAttemptsFromAddress(TooManyRequests):
+    code = "too_many_login_attempts_from_address"
+    title = "Too many login attempts from this network address; retry later"
+
+
+class TooManySignUps(TooManyRequests):
+    code = "too_many_sign_ups"
+    title = "Too many sign-ups from this network address; retry later"
+
+
 class RefreshTokenInvalid(Unauthenticated):
     code = "refresh_token_invalid"
     title = "The refresh token is not known"

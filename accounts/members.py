@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, ColumnExpressionArgument, delete, exists, 
 
 from accounts.devices import register_device, revoke_device
 from accounts.errors import DeviceNotFound, EmailTaken, InvalidCredentials, MemberNotFound
-from accounts.login_limits import LoginLimits
+from accounts.login_limits import LoginLimits, SignUpLimits
 from accounts.rules import check_password_policy, new_card_number, normalised_email
 from accounts.schemas import (
     Credentials,
@@ -59,7 +59,10 @@ def profile_of(member: Member) -> MemberProfile:
     )
 
 
-async def sign_up(uow: UnitOfWork, issuer: TokenIssuer, request: SignUp) -> MemberSession:
+async def sign_up(
+    uow: UnitOfWork, issuer: TokenIssuer, limits: SignUpLimits, request: SignUp
+) -> MemberSession:
+    await limits.count_attempt()  # before any work: a refused burst hashes no password, writes nothing
     email = normalised_email(request.email)
     check_password_policy(request.password, email)
     time_zone = checked_time_zone(request.time_zone)

@@ -1,7 +1,9 @@
-"""Account rules: password policy, email normalisation, card numbers, refresh-token rotation."""
+"""Account rules: password policy, email normalisation, card numbers, refresh-token rotation, the client
+address per-address limits count."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 import unicodedata
@@ -108,3 +110,24 @@ def refresh_verdict(
     if expires_at <= now:
         raise RefreshTokenExpired()
     return RefreshVerdict.ROTATE
+
+
+IPV6_SUBSCRIBER_PREFIX = 64  # what one IPv6 subscriber is given at least (RFC 6177): one address to a limit
+MAX_ADDRESS_LENGTH = 64
+
+
+def limited_address(host: str | None) -> str:
+    """The client address a per-address limit counts: an IPv4 address as it is (an IPv4-mapped IPv6 one
+    too), an IPv6 address as its /64 (a subscriber picks any address in it at will), anything else
+    (no socket peer, a unix socket's name) as one shared bucket per distinct text."""
+    if not host:
+        return "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host[:MAX_ADDRESS_LENGTH]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, IPV6_SUBSCRIBER_PREFIX), strict=False))
+    return str(address)

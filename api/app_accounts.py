@@ -18,7 +18,7 @@ from accounts.schemas import (
     TokenPair,
 )
 from api.auth import MEMBER, Member
-from api.services import IssuerDep, LoginLimitsDep, Uow
+from api.services import IssuerDep, LoginLimitsDep, SignUpLimitsDep, Uow
 from api.transactions import ONLY_READS
 
 
@@ -27,8 +27,10 @@ class AppAccountController(Controller):
     tags = ["app: account"]
 
     @post("/members", status_code=HTTP_201_CREATED, summary="Sign up")
-    async def sign_up(self, uow: Uow, issuer: IssuerDep, data: JSONBody[SignUp]) -> MemberSession:
-        return await members.sign_up(uow, issuer, data)
+    async def sign_up(
+        self, uow: Uow, issuer: IssuerDep, sign_up_limits: SignUpLimitsDep, data: JSONBody[SignUp]
+    ) -> MemberSession:
+        return await members.sign_up(uow, issuer, sign_up_limits, data)
 
     @post("/sessions", status_code=HTTP_200_OK, summary="Log in with email and password")
     async def log_in(

@@ -1,4 +1,5 @@
-"""Fraud review of check-ins for staff."""
+"""Fraud review of check-ins, for admins (as the console's check-in review page): marketers neither see
+who is suspected nor stop anyone earning."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from litestar import Controller, Request, delete, get, put
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
-from api.auth import STAFF, Staff
+from api.auth import ADMIN, Admin
 from api.params import utc_query_time
 from api.services import ClockDep, Uow, services_of
 from geofence import review
@@ -24,7 +25,7 @@ class ConsoleFraudController(Controller):
     path = "/v1/console"
     tags = ["console: fraud review"]
     security = [{"staff": []}]
-    dependencies = STAFF
+    dependencies = ADMIN
 
     @get("/fraud/check-ins", summary="Members with rejected check-ins: counts by reason, impossible travel")
     async def review(
@@ -32,7 +33,7 @@ class ConsoleFraudController(Controller):
         request: Request[Any, Any, Any],
         uow: Uow,
         clock: ClockDep,
-        staff: Staff,
+        admin: Admin,
         since: Since = None,
         limit: Limit = 100,
     ) -> FraudReview:
@@ -50,16 +51,16 @@ class ConsoleFraudController(Controller):
         self,
         uow: Uow,
         clock: ClockDep,
-        staff: Staff,
+        admin: Admin,
         member_id: FromPath[uuid.UUID],
         data: JSONBody[FlagRequest],
     ) -> None:
-        await review.flag_member(uow, member_id, staff.staff_id, data.reason, clock.now())
+        await review.flag_member(uow, member_id, admin.staff_id, data.reason, clock.now())
 
     @delete(
         "/members/{member_id:uuid}/check-in-flag",
         status_code=HTTP_204_NO_CONTENT,
         summary="Let a member earn from check-ins again",
     )
-    async def unflag(self, uow: Uow, staff: Staff, member_id: FromPath[uuid.UUID]) -> None:
+    async def unflag(self, uow: Uow, admin: Admin, member_id: FromPath[uuid.UUID]) -> None:
         await review.unflag_member(uow, member_id)

@@ -11,8 +11,9 @@ from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 
-from accounts.login_limits import LoginLimits
+from accounts.login_limits import LoginLimits, SignUpLimits
 from accounts.sessions import TokenIssuer
+from api.client_address import client_host
 from api.transactions import request_unit_of_work
 from domain.clock import Clock
 from geofence.catalog import StoreCatalog
@@ -38,6 +39,7 @@ class Services:
     redis: RedisKeys
     issuer: TokenIssuer
     login_limits: LoginLimits
+    sign_up_limits: SignUpLimits
     pos_auth: PosAuthenticator
     program: Program
     check_in_policy: CheckInPolicy
@@ -73,7 +75,15 @@ class Services:
                 refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_s),
                 clock=clock,
             ),
-            login_limits=LoginLimits(redis, settings.login_attempts_per_window, settings.login_window_s),
+            login_limits=LoginLimits(
+                redis,
+                settings.login_attempts_per_window,
+                settings.login_window_s,
+                settings.login_attempts_per_address_per_window,
+            ),
+            sign_up_limits=SignUpLimits(
+                redis, settings.sign_ups_per_address_per_window, settings.sign_up_window_s
+            ),
             pos_auth=PosAuthenticator(
                 settings.secret("terminal_key"),
                 settings.pos_clock_skew_s,
@@ -118,8 +128,13 @@ def provide_issuer(state: State) -> TokenIssuer:
     return services_of(state).issuer
 
 
-def provide_login_limits(state: State) -> LoginLimits:
-    return services_of(state).login_limits
+def provide_login_limits(request: Request[Any, Any, Any], state: State) -> LoginLimits:
+    """The login limits, counting this request's client address too."""
+    return services_of(state).login_limits.from_address(client_host(request))
+
+
+def provide_sign_up_limits(request: Request[Any, Any, Any], state: State) -> SignUpLimits:
+    return services_of(state).sign_up_limits.from_address(client_host(request))
 
 
 def provide_settings(state: State) -> Settings:
@@ -147,6 +162,7 @@ Uow = NamedDependency[UnitOfWork]
 ClockDep = NamedDependency[Clock]
 IssuerDep = NamedDependency[TokenIssuer]
 LoginLimitsDep = NamedDependency[LoginLimits]
+SignUpLimitsDep = NamedDependency[SignUpLimits]
 SettingsDep = NamedDependency[Settings]
 ProgramDep = NamedDependency[Program]
 PushPolicyDep = NamedDependency[PushPolicy]
@@ -158,6 +174,7 @@ DEPENDENCIES = {
     "clock": Provide(provide_clock, sync_to_thread=False),
     "issuer": Provide(provide_issuer, sync_to_thread=False),
     "login_limits": Provide(provide_login_limits, sync_to_thread=False),
+    "sign_up_limits": Provide(provide_sign_up_limits, sync_to_thread=False),
     "settings": Provide(provide_settings, sync_to_thread=False),
     "program": Provide(provide_program, sync_to_thread=False),
     "push_policy": Provide(provide_push_policy, sync_to_thread=False),

@@ -54,6 +54,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_request_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 1024 * 1024
     login_attempts_per_window: Annotated[int, msgspec.Meta(ge=1)] = 10
     login_window_s: PositiveSeconds = 900
+    # Per client address (an IPv6 /64), across accounts: credential stuffing and sign-up bursts from one
+    # place. Behind a proxy, uvicorn's FORWARDED_ALLOW_IPS names the proxies whose X-Forwarded-For is the
+    # client's address (docs/operations.md).
+    login_attempts_per_address_per_window: Annotated[int, msgspec.Meta(ge=1)] = 100
+    sign_ups_per_address_per_window: Annotated[int, msgspec.Meta(ge=1)] = 20
+    sign_up_window_s: PositiveSeconds = 3600
     database_pool_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 10
     # Connections per worker process for requests that only read (api.transactions.ONLY_READS): autocommit,
     # read-only.

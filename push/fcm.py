@@ -42,6 +42,9 @@ _FCM_CODES: dict[type[exceptions.FirebaseError], str] = {
     messaging.ThirdPartyAuthError: "THIRD_PARTY_AUTH_ERROR",
 }
 _SECONDS = re.compile(r"^\s*(\d{1,6})\s*$")
+MAX_MESSAGE_NAME = 200  # push_deliveries.fcm_message
+# e.g. projects/retailer-prod/messages/0:1500415314455276%31bd1c9631bd1c96
+_MESSAGE_NAME = re.compile(r"^projects/[^/\s]+/messages/[^/\s]+$")
 
 
 class OutgoingMessage(msgspec.Struct, frozen=True):
@@ -118,7 +121,12 @@ class FcmSender:
     async def send(self, outgoing: Sequence[OutgoingMessage]) -> list[SendResult]:
         if not outgoing:
             return []
-        batch = await messaging.send_each_async([_message(m) for m in outgoing], app=self.app)
+        try:
+            batch = await messaging.send_each_async([_message(m) for m in outgoing], app=self.app)
+        except exceptions.UnknownError as error:
+            # firebase-admin fails the whole batch, every answer lost, when it cannot read one of them (a
+            # 200 that is not JSON, or not FCM's shape): each message may have reached FCM, none is resent.
+            return [SendResult(error_code=OUTCOME_UNKNOWN, detail=str(error)[:200]) for _ in outgoing]
         return [_result(response) for response in batch.responses]
 
     async def close(self) -> None:
@@ -146,7 +154,7 @@ def _message(outgoing: OutgoingMessage) -> messaging.Message:
 
 def _result(response: messaging.SendResponse) -> SendResult:
     if response.success:
-        return SendResult(message_name=response.message_id)
+        return SendResult(message_name=_message_name(response.message_id))
     error = response.exception
     if error.http_response is None:
         cause = error.cause
@@ -159,6 +167,13 @@ def _result(response: messaging.SendResponse) -> SendResult:
         retry_after_s=retry_after(error.http_response.headers.get("Retry-After")),
         detail=str(error)[:200],
     )
+
+
+def _message_name(value: object) -> str | None:
+    """FCM's name of an accepted message, kept only in FCM's shape and within what a delivery stores."""
+    if isinstance(value, str) and len(value) <= MAX_MESSAGE_NAME and _MESSAGE_NAME.match(value):
+        return value
+    return None
 
 
 def retry_after(header: str | None) -> float | None:

@@ -210,6 +210,13 @@ async def store_id_by_code(uow: UnitOfWork, code: str) -> uuid.UUID:
     return store_id
 
 
+async def check_store_known(uow: UnitOfWork, store_id: uuid.UUID) -> None:
+    """StoreNotFound unless some store, archived or not, has this id."""
+    known = (await uow.session.execute(select(Store.id).where(Store.id == store_id))).scalar_one_or_none()
+    if known is None:
+        raise StoreNotFound()
+
+
 async def _active_store(uow: UnitOfWork, store_id: uuid.UUID, *, for_update: bool = False) -> Store:
     query = select(Store).where(Store.id == store_id, Store.archived_at.is_(None))
     if for_update:

@@ -25,7 +25,10 @@ class ConditionBase(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag
 
 
 class LifecycleStageIn(ConditionBase, frozen=True, tag="lifecycle_stage"):
-    in_: Annotated[list[LifecycleStage], msgspec.Meta(min_length=1)] = msgspec.field(name="in")
+    # As many as there are stages: more could only repeat one, and every member is tested against the list.
+    in_: Annotated[list[LifecycleStage], msgspec.Meta(min_length=1, max_length=len(LifecycleStage))] = (
+        msgspec.field(name="in")
+    )
 
 
 class HealthScoreBetween(ConditionBase, frozen=True, tag="health_score"):

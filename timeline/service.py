@@ -14,6 +14,7 @@ from domain.ids import new_id
 from domain.interactions import OUTREACH_KINDS, Channel, InteractionKind, kinds_in_phase
 from domain.pagination import decode_time_cursor, encode_time_cursor
 from infra.db import UnitOfWork
+from stores.service import check_store_known
 from stores.tables import Store
 from timeline.errors import InvalidTimeRange
 from timeline.population import population_hours
@@ -191,7 +192,9 @@ async def member_events(
 async def store_activity(
     uow: UnitOfWork, store_id: uuid.UUID, filters: TimelineFilter, cursor: str | None, limit: int
 ) -> TimelinePage:
-    """Interactions that happened at one store (including anonymous sales), newest first."""
+    """Interactions that happened at one store (including anonymous sales), newest first; an id that is no
+    store's is not found rather than an empty page."""
+    await check_store_known(uow, store_id)
     return await _page(uow, _EVENT_COLUMNS.where(TimelineEvent.store_id == store_id), filters, cursor, limit)
 
 

@@ -94,7 +94,8 @@ class SendRecurring(
     time: ClockTime
     start_date: date
     end_date: date
-    weekdays: Annotated[list[Weekday], msgspec.Meta(min_length=1)] | None = None
+    # One day at least (an empty list would never send); seven at most: more could only repeat a day.
+    weekdays: Annotated[list[Weekday], msgspec.Meta(min_length=1, max_length=len(WEEKDAYS))] | None = None
 
     def __post_init__(self) -> None:
         check_dates(self, "start_date", "end_date")

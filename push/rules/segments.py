@@ -45,7 +45,8 @@ Days = Annotated[int, msgspec.Meta(ge=1, le=366)]
 
 
 class StageIn(ConditionBase, frozen=True, tag="stage"):
-    in_: Annotated[list[Stage], msgspec.Meta(min_length=1)] = msgspec.field(name="in")
+    # As many as there are stages: more could only repeat one, and every member is tested against the list.
+    in_: Annotated[list[Stage], msgspec.Meta(min_length=1, max_length=len(Stage))] = msgspec.field(name="in")
 
 
 class VisitedStore(ConditionBase, frozen=True, tag="visited_store"):

@@ -33,7 +33,7 @@ from api.console import console_router
 from domain.clock import SettableClock
 from infra.charts import Interval, Series, bar_chart, interval_chart, line_chart
 from infra.db import Database
-from migrations.models import target_metadata
+from tests.integration.db_fingerprint import assert_nothing_written, fingerprint
 from tests.integration.factories import (
     PASSWORD,
     bearer,
@@ -168,29 +168,6 @@ async def admin_console(web: httpx.AsyncClient, db: Database, clock: SettableClo
 @pytest.fixture
 async def marketer_console(web: httpx.AsyncClient, db: Database, clock: SettableClock) -> Console:
     return await console_of(web, db, clock, StaffRole.MARKETER)
-
-
-async def fingerprint(db: Database) -> dict[str, str]:
-    """Every table's row count and a digest of its rows: equal fingerprints, nothing written."""
-    digests: dict[str, str] = {}
-    async with db.unit_of_work() as uow:
-        for table in target_metadata().sorted_tables:
-            row = (
-                await uow.session.execute(
-                    text(
-                        f"SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) "  # noqa: S608 - the schema's own table names
-                        f'FROM "{table.name}" t'
-                    )
-                )
-            ).one()
-            digests[table.name] = f"{row[0]}:{row[1]}"
-    return digests
-
-
-async def assert_nothing_written(db: Database, before: dict[str, str]) -> None:
-    after = await fingerprint(db)
-    changed = sorted(name for name in before if before[name] != after.get(name))
-    assert changed == [], f"tables written by a refused request: {changed}"
 
 
 @dataclass(frozen=True)

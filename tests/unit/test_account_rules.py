@@ -9,6 +9,7 @@ from accounts.rules import (
     RefreshVerdict,
     check_password_policy,
     is_valid_card_number,
+    limited_address,
     luhn_check_digit,
     new_card_number,
     normalised_email,
@@ -58,3 +59,23 @@ def test_refresh_verdicts() -> None:
         refresh_verdict(rotated_at=NOW, revoked_at=NOW, expires_at=LATER, now=NOW)
     with pytest.raises(RefreshTokenExpired):
         refresh_verdict(rotated_at=None, revoked_at=None, expires_at=NOW, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("host", "counted"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("::ffff:203.0.113.7", "203.0.113.7"),  # IPv4 seen through an IPv6 socket
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),  # one subscriber's /64: one bucket
+        ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
+        (None, "unknown"),
+        ("", "unknown"),
+        ("testclient", "testclient"),
+        ("x" * 500, "x" * 64),
+    ],
+)
+def test_per_address_limits_count_an_ipv4_address_or_an_ipv6_subscriber(
+    host: str | None, counted: str
+) -> None:
+    assert limited_address(host) == counted
