@@ -79,15 +79,18 @@ async def provide_terminal(request: Request[Any, Any, Any], state: State, uow: U
 
 
 async def authenticate(request: Request[Any, Any, Any]) -> None:
-    """Check the credentials the handler's security names (401 or 403 if refused). For a request about to be
-    refused for its body: the caller learns nothing about the body before proving who it is."""
+    """Check the credentials the handler's security names, and the admin role where it needs one (401 or
+    403 if refused). For a request about to be refused for its body: the caller learns nothing about the
+    body before proving who it is and that it may call the operation at all."""
     state = request.app.state
     for requirement in request.route_handler.resolve_security():
         for scheme in requirement:
             if scheme == "member":
                 provide_member(request, state)
             elif scheme == "staff":
-                provide_staff(request, state)
+                staff = provide_staff(request, state)
+                if "admin" in request.route_handler.resolve_dependencies():
+                    provide_admin(staff)
             elif scheme == "pos_signature":
                 await provide_terminal(request, state, request_unit_of_work(request))
 

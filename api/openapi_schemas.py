@@ -5,7 +5,7 @@ accepted and a generated client or a fuzzer can tell a valid request from an inv
   object with `additionalProperties: false`;
 - a field's constraints are msgspec's, the decoder's own (litestar drops those inside a tuple, a list
   or a dict: a polygon's vertices showed as arrays of any numbers), with a dict's literal keys named;
-- a time or a date is written in the years 2000-2099 (domain/times.py), a pattern on its text.
+- a time or a date sent is written in the years 2000-2099 (domain/times.py), a pattern on its text.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 from litestar._openapi.schema_generation import SchemaCreator
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
-from litestar.openapi.spec import OpenAPIFormat, OpenAPIType, Schema
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIType, Reference, Schema
 from litestar.plugins import OpenAPISchemaPlugin
 from litestar.typing import FieldDefinition
 
@@ -31,21 +31,30 @@ _SCHEMA_LISTS = {"prefixItems", "anyOf", "oneOf", "allOf"}
 
 
 class ClosedBodySchemaPlugin(StructSchemaPlugin):
-    """Structs as litestar shows them, closed to unknown properties where the decoder refuses them, and
-    with msgspec's schema for each field whose type holds no struct or enum of its own."""
+    """Structs as litestar shows them, with what it leaves out of request bodies (those that refuse
+    unknown fields) put back: closed to unknown properties, and msgspec's schema for each field without
+    a struct, an enum or a time in it (litestar drops constraints inside lists, tuples and dicts, and
+    next to UNSET). Answers keep no year pattern on their times: an offer that starts on 1 January 2000
+    in Tokyo starts in 1999 in UTC."""
 
     def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: SchemaCreator) -> Schema:
         schema = super().to_openapi_schema(field_definition, schema_creator)  # the registered component
         info = msgspec.inspect.type_info(field_definition.type_)
-        if not isinstance(info, msgspec.inspect.StructType):
+        if not isinstance(info, msgspec.inspect.StructType) or schema.properties is None:
             return schema
-        if info.forbid_unknown_fields:
-            schema.additional_properties = False
+        if not info.forbid_unknown_fields:
+            for answer in schema.properties.values():
+                _without_year_pattern(answer)
+            return schema
+        schema.additional_properties = False
         hints = field_definition.get_type_hints(include_extras=True, resolve_generics=True)
         for field in info.fields:
-            precise = _msgspec_schema(hints[field.name])
-            if precise is not None and schema.properties is not None:
-                schema.properties[field.encode_name] = precise
+            if not _mentions_time(field.type):
+                precise = _msgspec_schema(hints[field.name])
+                if precise is not None:
+                    if field.default is not msgspec.NODEFAULT:
+                        precise.default = msgspec.to_builtins(field.default)
+                    schema.properties[field.encode_name] = precise
         return schema
 
 
@@ -62,6 +71,30 @@ class BoundedTimeSchemaPlugin(OpenAPISchemaPlugin):
             format=OpenAPIFormat.DATE_TIME if is_time else OpenAPIFormat.DATE,
             pattern=WRITTEN_YEARS,
         )
+
+
+def _mentions_time(info: msgspec.inspect.Type) -> bool:
+    """Whether a time or date is in the type: litestar shows those (with their pattern, by
+    BoundedTimeSchemaPlugin), msgspec's schema leaves an offset-less `datetime` without its format."""
+    if isinstance(info, msgspec.inspect.DateTimeType | msgspec.inspect.DateType):
+        return True
+    if isinstance(info, msgspec.inspect.UnionType):
+        return any(_mentions_time(member) for member in info.types)
+    if isinstance(info, msgspec.inspect.DictType):
+        return _mentions_time(info.key_type) or _mentions_time(info.value_type)
+    if isinstance(info, msgspec.inspect.TupleType):
+        return any(_mentions_time(item) for item in info.item_types)
+    item = getattr(info, "item_type", None)  # lists, sets, tuples of one type
+    return isinstance(item, msgspec.inspect.Type) and _mentions_time(item)
+
+
+def _without_year_pattern(schema: Schema | Reference) -> None:
+    if not isinstance(schema, Schema):
+        return
+    if schema.pattern == WRITTEN_YEARS:
+        schema.pattern = None
+    for branch in (*(schema.one_of or ()), *(schema.any_of or ())):
+        _without_year_pattern(branch)
 
 
 def _msgspec_schema(annotation: Any) -> Schema | None:

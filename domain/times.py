@@ -13,18 +13,26 @@ from datetime import UTC, date, datetime, timedelta
 
 import msgspec
 
+from domain.errors import RuleViolation
+
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 WRITTEN_YEARS = r"^20[0-9]{2}-"  # how an RFC 3339 time or date in [EARLIEST, LATEST) starts (for the OpenAPI)
 
 
 def to_utc(at: datetime) -> datetime:
-    """`at` as a UTC datetime; ValueError for a naive time or one written outside the years 2000-2099."""
+    """`at` as a UTC datetime in [EARLIEST, LATEST). ValueError for a naive time or one written outside the
+    years 2000-2099 (what the OpenAPI's pattern says); RuleViolation for one written inside them whose UTC
+    instant is not (the first or last hours of the century, by its offset), a rule no pattern can state.
+    Bounding the UTC instant keeps every stored time a valid input again when it is read back."""
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError("a time needs a UTC offset (e.g. 2026-11-23T10:15:00+09:00 or ...Z)")
     if not EARLIEST.year <= at.year < LATEST.year:
         raise ValueError(f"the time must be between {EARLIEST:%Y} and {LATEST:%Y}")
-    return at.astimezone(UTC)
+    utc = at.astimezone(UTC)
+    if not EARLIEST <= utc < LATEST:
+        raise RuleViolation(f"the time must be between {EARLIEST:%Y} and {LATEST:%Y} in UTC too")
+    return utc
 
 
 def normalise_times(struct: msgspec.Struct, *fields: str) -> None:
@@ -38,7 +46,7 @@ def normalise_times(struct: msgspec.Struct, *fields: str) -> None:
             try:
                 msgspec.structs.force_setattr(struct, field, to_utc(value))
             except ValueError as error:
-                raise ValueError(f"{field}: {error}") from error
+                raise type(error)(f"{field}: {error}") from error
 
 
 def check_dates(struct: msgspec.Struct, *fields: str) -> None:

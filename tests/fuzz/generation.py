@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import schemathesis
@@ -41,7 +41,7 @@ def _written(at: datetime) -> str:
     return at.isoformat().replace("+00:00", "Z")
 
 
-NOW = datetime.now()
+NOW = datetime.now(UTC).replace(tzinfo=None)  # the server's clock is UTC
 NEAR_NOW = (NOW - timedelta(days=3), NOW + timedelta(days=3))
 TIMES = st.one_of(
     st.datetimes(*NEAR_NOW, timezones=OFFSETS), st.datetimes(FIRST, LAST, timezones=OFFSETS)

@@ -1,8 +1,14 @@
 """Schemathesis against the published OpenAPI, with every check it has (issue 13.1): no server error, no
 undocumented status, content type or header, no answer outside its schema, every schema-valid request
 accepted (or refused by a documented rule: 404, 409, 422, 429) and every invalid one refused, auth
-enforced, and, between the two demo members, no object of one readable by the other
-(`object_level_authorization`, with stateful sequences built from the responses).
+enforced, and stateful sequences built from the responses.
+
+`object_level_authorization` runs with the two members as peers, but has little to probe: Schemathesis
+replays a peer's successful GETs of ids the owner was given, and no app GET takes an id (a member's
+objects are reached through the token alone). Ids in paths, queries and bodies are tried against other
+members', stores' and terminals' objects in test_owasp_broken_object_level_authorization.py. So that the
+fuzzer reaches past "no such object", the ids of the demo's stores, offers, members, campaigns and
+terminals are offered to it for every parameter of that name.
 
 Each surface runs as a register, an app or a console user would call it: POS requests signed as
 docs/pos-integration.md says (tests/fuzz/pos_signing.py), the app as two members and the console as a
@@ -21,10 +27,13 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
+from sqlalchemy import select
 
+from accounts.tables import Member
 from api.app import create_app
 from commands.demo import (
     ADMIN_EMAIL,
@@ -36,8 +45,11 @@ from commands.demo import (
 )
 from commands.migrate import upgrade
 from domain.clock import SystemClock
-from infra.db import Database, create_engine
+from infra.db import Database, UnitOfWork, create_engine
 from infra.settings import Settings
+from offers.tables import Offer
+from push.tables import Campaign
+from stores.tables import Store, Terminal
 from tests.conftest import DatabaseFactory, serving_asgi
 
 EXAMPLES = int(os.environ.get("TSUNAGARI_FUZZ_EXAMPLES", "20"))
@@ -51,6 +63,21 @@ ACCEPTED = ["2XX", "401", "403", "404", "409", "422", "429"]
 class FuzzTarget(msgspec.Struct, frozen=True):
     url: str
     terminal: DemoTerminal
+    ids: dict[str, list[str]]  # parameter name -> ids of real objects
+
+
+async def _real_ids(uow: UnitOfWork) -> dict[str, list[str]]:
+    async def ids(column: Any) -> list[str]:
+        return [str(value) for value in (await uow.session.execute(select(column).limit(20))).scalars()]
+
+    stores = await ids(Store.id)
+    return {
+        "store_id": stores,
+        "offer_id": await ids(Offer.id),
+        "member_id": await ids(Member.id),
+        "campaign_id": await ids(Campaign.id),
+        "terminal_id": await ids(Terminal.id),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -64,17 +91,18 @@ def target(settings: Settings, new_database: DatabaseFactory) -> Iterator[FuzzTa
         redis_key_prefix=f"{settings.redis_key_prefix}fuzz:",
     )
 
-    async def seed() -> DemoTerminal:
+    async def seed() -> tuple[DemoTerminal, dict[str, list[str]]]:
         db = Database(create_engine(database_url, pool_size=2))
         try:
             credentials = await seed_demo(db, SystemClock(), fuzzed.secret("terminal_key"))
+            async with db.unit_of_work() as uow:
+                return credentials.terminals[0], await _real_ids(uow)
         finally:
             await db.dispose()
-        return credentials.terminals[0]
 
-    terminal = asyncio.run(seed())
+    terminal, ids = asyncio.run(seed())
     with serving_asgi(create_app(fuzzed, SystemClock()), "tsunagari-fuzz") as url:
-        yield FuzzTarget(url, terminal)
+        yield FuzzTarget(url, terminal, ids)
 
 
 def _sign_in(name: str, path: str, email: str) -> dict[str, object]:
@@ -120,7 +148,7 @@ SURFACES = {
 }
 
 
-def _config(directory: Path, users: list[dict[str, object]], peers: list[str]) -> Path:
+def _config(directory: Path, users: list[dict[str, object]], peers: list[str], target: FuzzTarget) -> Path:
     lines = [
         f"seed = {SEED}",
         "[generation]",
@@ -129,6 +157,12 @@ def _config(directory: Path, users: list[dict[str, object]], peers: list[str]) -
         "[checks.positive_data_acceptance]",
         f"expected-statuses = {json.dumps(ACCEPTED)}",
     ]
+    for name, values in target.ids.items():
+        lines += [f"[dictionaries.{name}]", f"values = {json.dumps(values)}"]
+    lines.append("[parameters]")
+    for name in target.ids:
+        for place in ("path", "query", "body"):
+            lines.append(f'"{place}.{name}" = {{ dictionary = "{name}", probability = 0.7 }}')
     if users:
         (directory / "auth.json").write_text(json.dumps({"auth": users}))
         lines += ["[auth.wfc]", 'path = "auth.json"']
@@ -142,7 +176,7 @@ def _config(directory: Path, users: list[dict[str, object]], peers: list[str]) -
 @pytest.mark.parametrize("surface", list(SURFACES))
 def test_schemathesis_finds_nothing_on_the_surface(surface: str, target: FuzzTarget, tmp_path: Path) -> None:
     users, peers, hooks = SURFACES[surface]
-    config = _config(tmp_path, users, peers)
+    config = _config(tmp_path, users, peers, target)
     environment = {
         **os.environ,
         "PYTHONPATH": str(REPOSITORY),

@@ -116,10 +116,14 @@ async def test_rejected_requests_log_no_error(
 
 
 async def test_a_bad_body_is_judged_only_once_its_sender_is_known(
-    client: httpx.AsyncClient, terminal: TerminalCredentials
+    client: httpx.AsyncClient,
+    terminal: TerminalCredentials,
+    marketer: dict[str, Any],
+    admin: dict[str, Any],
 ) -> None:
     """Without credentials, or with refused ones, a body the schema refuses (malformed, mistyped, or with
-    a NUL) hears 401, as a good one does: nothing about the body is told before the caller is known."""
+    a NUL) hears 401, as a good one does, and a marketer's for an admin's operation 403: nothing about
+    the body is told before the caller is known and allowed."""
     member = await sign_up(client)
     bodies = [b"{not json", b'{"events": "none"}', b'{"events": [{"kind": "app_open", "x": "\\u0000"}]}']
     for headers in ({}, {"Authorization": "Bearer nonsense"}):
@@ -144,6 +148,11 @@ async def test_a_bad_body_is_judged_only_once_its_sender_is_known(
         headers=signed_headers(terminal, "POST", "/v1/pos/purchases", bad_sale),
     )
     assert_problem(signed, 400, "validation_failed")
+    bad_store = {"surprise": 1}
+    by_marketer = await client.post("/v1/console/stores", json=bad_store, headers=bearer(marketer))
+    assert_problem(by_marketer, 403, "staff_role_required")
+    by_admin = await client.post("/v1/console/stores", json=bad_store, headers=bearer(admin))
+    assert_problem(by_admin, 400, "validation_failed")
 
 
 async def test_a_database_outage_is_a_503_that_the_example_pos_client_rides_out(
