@@ -67,8 +67,8 @@ class Services:
             ),
             redis=redis,
             issuer=TokenIssuer(
-                signing_key=settings.secret("jwt_signing_key"),
-                code_signing_key=settings.secret("code_signing_key"),
+                signing_keys=settings.key_ring("jwt_signing_key"),
+                code_signing_keys=settings.key_ring("code_signing_key"),
                 access_ttl=timedelta(seconds=settings.access_token_ttl_s),
                 refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_s),
                 clock=clock,

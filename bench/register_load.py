@@ -189,7 +189,7 @@ async def main() -> None:
 
     tokens = [
         issue_access_token(
-            settings.secret("jwt_signing_key"),
+            settings.key_ring("jwt_signing_key").current,
             member_id,
             Audience.MEMBER,
             None,
