@@ -50,7 +50,11 @@ class AppPointsController(Controller):
         self, uow: Uow, clock: ClockDep, settings: SettingsDep, member: Member
     ) -> MemberCodeView:
         return await service.current_member_code(
-            uow, settings.secret("code_signing_key"), member.member_id, member.device_slot, clock.now()
+            uow,
+            settings.key_ring("code_signing_key").current.secret,
+            member.member_id,
+            member.device_slot,
+            clock.now(),
         )
 
     @get(

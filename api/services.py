@@ -75,7 +75,7 @@ class Services:
             ),
             login_limits=LoginLimits(redis, settings.login_attempts_per_window, settings.login_window_s),
             pos_auth=PosAuthenticator(
-                settings.secret("terminal_key"),
+                settings.key_ring("terminal_key"),
                 settings.pos_clock_skew_s,
                 redis,
                 clock,

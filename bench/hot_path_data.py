@@ -96,9 +96,9 @@ async def build_world(url: str, workers: int, sizes: Sizes) -> World:
     now = clock.now()
     stores, check_in_members = await load_stores_and_members(url, sizes.stores, sizes.check_in_members)
     db = Database(create_engine(url, pool_size=4))
-    code_key = settings.secret("code_signing_key")
+    code_key = settings.key_ring("code_signing_key").current.secret
     async with db.unit_of_work() as uow:
-        keys = await seed_terminals(uow, clock, settings.secret("terminal_key"))
+        keys = await seed_terminals(uow, clock, settings.key_ring("terminal_key").current)
         shoppers = await seed_shoppers(uow, code_key, sizes.shoppers, now, label="shopper")
         redeemers = await seed_shoppers(uow, code_key, sizes.redeemers, now, REDEEM_SLOTS, "redeemer")
         rows = (await uow.session.execute(select(Terminal.key_id, Terminal.id, Terminal.store_id))).all()

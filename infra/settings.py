@@ -92,10 +92,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def data_path(self) -> Path:
         return Path(self.data_dir).expanduser().resolve()
 
-    def secret(self, name: str) -> str:
-        """The current signing secret of one of SECRET_FIELDS."""
-        return self.key_ring(name).current.secret
-
     def key_ring(self, name: str) -> KeyRing:
         """The keys of one of SECRET_FIELDS; `load_settings` guarantees the current one is present."""
         secret: str | None = getattr(self, name)

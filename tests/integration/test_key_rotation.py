@@ -6,7 +6,9 @@ working until they retire, what they sign after that is refused, and everything 
 from __future__ import annotations
 
 import secrets
+import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,15 +18,17 @@ import msgspec
 import pytest
 
 from domain.clock import SettableClock
+from infra.db import Database
 from infra.settings import Settings, env_for_children, load_settings
 from tests.conftest import serving
-from tests.integration.factories import bearer, sign_up
+from tests.integration.factories import TerminalCredentials, bearer, sign_up, signed_headers, staff_login
 from tests.integration.problems import assert_problem
 from tests.integration.register import Shopper, pos, register, shopper
 
 OVERLAP = timedelta(hours=1)
 NEW_KEY_ID = "2027-01"
 RESOLVE = "/v1/pos/members/resolve"
+TERMINAL = "/v1/pos/terminal"
 # Each signing key's setting, its id's and its previous keys'.
 KEY_FIELDS = (
     ("jwt_signing_key", "jwt_signing_key_id", "jwt_signing_previous_keys"),
@@ -125,3 +129,62 @@ async def test_a_revoked_device_gets_no_fresh_code_secret(
         404,
         "device_not_found",
     )
+
+
+async def identify(
+    client: httpx.AsyncClient, clock: SettableClock, terminal: TerminalCredentials
+) -> httpx.Response:
+    stamp = int(clock.now().timestamp())
+    return await client.get(TERMINAL, headers=signed_headers(terminal, "GET", TERMINAL, timestamp=stamp))
+
+
+@pytest.mark.logs_errors
+async def test_terminals_keep_working_until_the_previous_terminal_key_retires_then_need_a_new_secret(
+    after_rotation: httpx.AsyncClient,
+    terminal: TerminalCredentials,
+    db: Database,
+    clock: SettableClock,
+) -> None:
+    assert (await identify(after_rotation, clock, terminal)).status_code == 200
+
+    clock.advance(OVERLAP)
+    assert_problem(await identify(after_rotation, clock, terminal), 401, "pos_signature_invalid")
+    admin = await staff_login(after_rotation, db, clock)
+    reissued = await after_rotation.post(
+        f"/v1/console/terminals/{terminal.terminal_id}/secret", headers=bearer(admin)
+    )
+    assert reissued.status_code == 200, reissued.text
+    body = reissued.json()
+    assert (body["key_id"], body["terminal"]["server_key_id"]) == (terminal.key_id, NEW_KEY_ID)
+    assert body["secret"] != terminal.secret
+    assert (
+        await identify(after_rotation, clock, replace(terminal, secret=body["secret"]))
+    ).status_code == 200
+    listed = await after_rotation.get(
+        f"/v1/console/stores/{terminal.store_id}/terminals", headers=bearer(admin)
+    )
+    assert [t["server_key_id"] for t in listed.json()["items"]] == [NEW_KEY_ID]
+
+
+async def test_reissuing_a_secret_refuses_the_old_one_at_once_and_new_terminals_use_the_current_key(
+    client: httpx.AsyncClient, terminal: TerminalCredentials, admin: dict[str, Any], clock: SettableClock
+) -> None:
+    reissued = await client.post(
+        f"/v1/console/terminals/{terminal.terminal_id}/secret", headers=bearer(admin)
+    )
+    assert reissued.status_code == 200, reissued.text
+    assert reissued.json()["terminal"]["server_key_id"] == "k1"
+    assert_problem(await identify(client, clock, terminal), 401, "pos_signature_invalid")
+    assert (
+        await identify(client, clock, replace(terminal, secret=reissued.json()["secret"]))
+    ).status_code == 200
+    unknown = await client.post(f"/v1/console/terminals/{uuid.uuid4()}/secret", headers=bearer(admin))
+    assert_problem(unknown, 404, "terminal_not_found")
+
+
+async def test_a_terminal_created_after_the_rotation_is_issued_under_the_new_key(
+    after_rotation: httpx.AsyncClient, admin: dict[str, Any], clock: SettableClock
+) -> None:
+    terminal = await register(after_rotation, admin)
+    clock.advance(OVERLAP)
+    assert (await identify(after_rotation, clock, terminal)).status_code == 200
