@@ -22,14 +22,18 @@ from accounts.device_secrets import (
 )
 from accounts.errors import DeviceNotFound
 from accounts.tables import Member, MemberDevice
+from domain.keys import SigningKey
 from infra.db import UnitOfWork
 
 
 class DeviceCredentials(msgspec.Struct, frozen=True):
-    """Given once, at login: what the app needs to compute member codes offline (see points.member_codes)."""
+    """Given at login, and again on request: what the app needs to compute member codes offline (see
+    points.member_codes). `code_key_id` names the server key the secret derives from; when it changes,
+    the secret did."""
 
     slot: int
     code_secret: str
+    code_key_id: str
     step_s: int = CODE_STEP_S
     algorithm: str = CODE_ALGORITHM
 
@@ -41,7 +45,7 @@ class DeviceView(msgspec.Struct, frozen=True):
 
 
 async def register_device(
-    uow: UnitOfWork, member_id: uuid.UUID, code_key: str, now: datetime
+    uow: UnitOfWork, member_id: uuid.UUID, code_key: SigningKey, now: datetime
 ) -> DeviceCredentials:
     """Give a new login its device slot: the lowest free one, else the oldest device's (which is revoked)."""
     # Serialise concurrent logins of one member so two never take the same slot.
@@ -62,9 +66,24 @@ async def register_device(
     else:
         uow.session.add(MemberDevice(member_id=member_id, slot=slot, secret_salt=salt, created_at=now))
     await uow.session.flush()
-    return DeviceCredentials(
-        slot=slot, code_secret=secret_for_app(device_code_secret(code_key, member_id, slot, salt))
-    )
+    return _credentials(code_key, member_id, slot, salt)
+
+
+async def current_device_credentials(
+    uow: UnitOfWork, member_id: uuid.UUID, slot: int | None, code_key: SigningKey
+) -> DeviceCredentials:
+    """The device's code secret under the current code key: after a key rotation the app swaps the secret
+    it got at login for this one before the previous key retires. Same salt, so nothing is written and
+    asking again is harmless; DeviceNotFound when the login's device was revoked."""
+    salt = None if slot is None else await _active_salt(uow, member_id, slot)
+    if slot is None or salt is None:
+        raise DeviceNotFound("this login's device was revoked; log in again")
+    return _credentials(code_key, member_id, slot, salt)
+
+
+def _credentials(code_key: SigningKey, member_id: uuid.UUID, slot: int, salt: bytes) -> DeviceCredentials:
+    secret = device_code_secret(code_key.secret, member_id, slot, salt)
+    return DeviceCredentials(slot=slot, code_secret=secret_for_app(secret), code_key_id=code_key.key_id)
 
 
 async def revoke_device(uow: UnitOfWork, member_id: uuid.UUID, slot: int, now: datetime) -> None:
@@ -97,9 +116,12 @@ async def list_devices(uow: UnitOfWork, member_id: uuid.UUID, current_slot: int 
 async def active_device_secret(
     uow: UnitOfWork, member_id: uuid.UUID, slot: int, code_key: str
 ) -> bytes | None:
+    return code_secret(code_key, member_id, slot, await _active_salt(uow, member_id, slot))
+
+
+async def _active_salt(uow: UnitOfWork, member_id: uuid.UUID, slot: int) -> bytes | None:
     device = await uow.session.get(MemberDevice, (member_id, slot))
-    salt = None if device is None or device.revoked_at is not None else device.secret_salt
-    return code_secret(code_key, member_id, slot, salt)
+    return None if device is None or device.revoked_at is not None else device.secret_salt
 
 
 def code_secret(code_key: str, member_id: uuid.UUID, slot: int, salt: bytes | None) -> bytes | None:

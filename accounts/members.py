@@ -99,7 +99,7 @@ async def log_in(
 
 
 async def _new_login(uow: UnitOfWork, issuer: TokenIssuer, member: Member) -> MemberSession:
-    device = await register_device(uow, member.id, issuer.code_signing_key, issuer.clock.now())
+    device = await register_device(uow, member.id, issuer.code_signing_keys.current, issuer.clock.now())
     tokens = await issue_token_pair(uow, issuer, member_owner(member.id, device.slot), role=None)
     return MemberSession(member=profile_of(member), tokens=tokens, device=device)
 

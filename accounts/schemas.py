@@ -71,7 +71,7 @@ class MemberProfile(msgspec.Struct, frozen=True):
 class MemberSession(msgspec.Struct, frozen=True):
     member: MemberProfile
     tokens: TokenPair
-    device: DeviceCredentials  # keep `code_secret` in the device's secure storage; it is not shown again
+    device: DeviceCredentials  # keep `code_secret` in the device's secure storage (see accounts.devices)
 
 
 class StaffProfile(msgspec.Struct, frozen=True):

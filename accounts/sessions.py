@@ -14,6 +14,7 @@ from accounts.schemas import TokenPair
 from accounts.tables import RefreshToken
 from domain.clock import Clock
 from domain.ids import new_id
+from domain.keys import KeyRing
 from domain.tokens import Audience, issue_access_token, new_refresh_token, refresh_token_digest
 from infra.db import UnitOfWork
 
@@ -22,8 +23,8 @@ from infra.db import UnitOfWork
 class TokenIssuer:
     """Issues a login's credentials: access and refresh tokens, and (members) the device code secret."""
 
-    signing_key: str
-    code_signing_key: str
+    signing_keys: KeyRing
+    code_signing_keys: KeyRing
     access_ttl: timedelta
     refresh_ttl: timedelta
     clock: Clock
@@ -53,7 +54,13 @@ async def issue_token_pair(
 ) -> TokenPair:
     now = issuer.clock.now()
     access_token, access_expires_at = issue_access_token(
-        issuer.signing_key, owner.subject_id, owner.audience, role, now, issuer.access_ttl, owner.device_slot
+        issuer.signing_keys.current,
+        owner.subject_id,
+        owner.audience,
+        role,
+        now,
+        issuer.access_ttl,
+        owner.device_slot,
     )
     refresh_token = new_refresh_token()
     row = RefreshToken(

@@ -37,7 +37,9 @@ def _claims(request: Request[Any, Any, Any], state: State, audience: Audience) -
         raise AccessTokenInvalid("send 'Authorization: Bearer <access token>'")
     services = services_of(state)
     try:
-        claims = read_access_token(services.issuer.signing_key, token.strip(), audience, services.clock.now())
+        claims = read_access_token(
+            services.issuer.signing_keys, token.strip(), audience, services.clock.now()
+        )
     except TokenExpired as error:
         raise AccessTokenExpired() from error
     except TokenInvalid as error:

@@ -6,7 +6,7 @@ import uuid
 
 from litestar import Controller, delete, get, patch, post
 from litestar.params import FromPath, JSONBody
-from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from api.auth import ADMIN, STAFF, Admin, Staff
 from api.params import DEFAULT_LIMIT, Cursor, PageSize
@@ -87,7 +87,9 @@ class ConsoleStoreController(Controller):
         store_id: FromPath[uuid.UUID],
         data: JSONBody[TerminalDraft],
     ) -> TerminalCredentials:
-        return await service.create_terminal(uow, clock, settings.secret("terminal_key"), store_id, data)
+        return await service.create_terminal(
+            uow, clock, settings.key_ring("terminal_key").current, store_id, data
+        )
 
     @get("/stores/{store_id:uuid}/terminals", dependencies=ADMIN, summary="A store's POS terminals")
     async def list_terminals(
@@ -112,3 +114,16 @@ class ConsoleStoreController(Controller):
         data: JSONBody[TerminalChanges],
     ) -> TerminalView:
         return await service.update_terminal(uow, clock, terminal_id, data)
+
+    @post(
+        "/terminals/{terminal_id:uuid}/secret",
+        status_code=HTTP_200_OK,
+        dependencies=ADMIN,
+        summary="Re-issue a terminal's secret under the current terminal key; the old secret stops at once",
+    )
+    async def reissue_terminal_secret(
+        self, uow: Uow, settings: SettingsDep, admin: Admin, terminal_id: FromPath[uuid.UUID]
+    ) -> TerminalCredentials:
+        return await service.reissue_terminal_secret(
+            uow, settings.key_ring("terminal_key").current, terminal_id
+        )

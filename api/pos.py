@@ -61,7 +61,7 @@ class PosController(Controller):
         data: JSONBody[ResolveRequest],
     ) -> ResolvedMember:
         return await at_register.resolve_member(
-            uow, program, settings.secret("code_signing_key"), data.code, clock.now()
+            uow, program, settings.key_ring("code_signing_key"), data.code, clock.now()
         )
 
     @post(
@@ -85,12 +85,12 @@ class PosController(Controller):
         data: JSONBody[PurchaseRequest],
     ) -> Response[bytes]:
         register = at_register.Register(terminal.store_id, terminal.terminal_id, clock.now())
-        code_key = settings.secret("code_signing_key")
+        code_keys = settings.key_ring("code_signing_key")
         return await idempotent(
             request,
             uow,
             f"pos:{terminal.terminal_id}",
-            lambda: sales.record_purchase(uow, program, code_key, register, data),
+            lambda: sales.record_purchase(uow, program, code_keys, register, data),
             HTTP_201_CREATED,
         )
 

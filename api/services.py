@@ -69,8 +69,8 @@ class Services:
             ),
             redis=redis,
             issuer=TokenIssuer(
-                signing_key=settings.secret("jwt_signing_key"),
-                code_signing_key=settings.secret("code_signing_key"),
+                signing_keys=settings.key_ring("jwt_signing_key"),
+                code_signing_keys=settings.key_ring("code_signing_key"),
                 access_ttl=timedelta(seconds=settings.access_token_ttl_s),
                 refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_s),
                 clock=clock,
@@ -85,7 +85,7 @@ class Services:
                 redis, settings.sign_ups_per_address_per_window, settings.sign_up_window_s
             ),
             pos_auth=PosAuthenticator(
-                settings.secret("terminal_key"),
+                settings.key_ring("terminal_key"),
                 settings.pos_clock_skew_s,
                 redis,
                 clock,

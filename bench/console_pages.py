@@ -21,6 +21,7 @@ from bench.harness import bench_settings, fresh_database, running_server
 from commands.demo import ADMIN_EMAIL, DEMO_PASSWORD, seed_demo
 from commands.migrate import upgrade
 from domain.clock import SystemClock
+from domain.keys import SigningKey
 from infra.db import Database, create_engine
 
 PAGES = (
@@ -38,7 +39,7 @@ PAGES = (
 )
 
 
-def seeded(name: str, terminal_key: str) -> tuple[str, float]:
+def seeded(name: str, terminal_key: SigningKey) -> tuple[str, float]:
     url = asyncio.run(fresh_database(name))
     upgrade(url)  # alembic runs its own event loop
 
@@ -65,7 +66,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30)
     args = parser.parse_args()
     settings = bench_settings("postgresql://unused", workers=1)
-    url, seed_s = seeded("tsunagari_bench_console", settings.secret("terminal_key"))
+    url, seed_s = seeded("tsunagari_bench_console", settings.key_ring("terminal_key").current)
     print(f"demo seeded in {seed_s:.1f} s")
     settings = bench_settings(url, workers=1)
     with running_server(settings) as base, httpx.Client(base_url=base, timeout=60) as client:

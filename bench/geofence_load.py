@@ -105,7 +105,7 @@ async def main() -> None:
         f"loaded {len(stores):,} stores and {len(members):,} members in {time.perf_counter() - started:.0f}s"
     )
     settings = bench_settings(url, workers=2)
-    key = settings.secret("jwt_signing_key")
+    key = settings.key_ring("jwt_signing_key").current
     now = datetime.now(UTC)
     tokens = [
         issue_access_token(key, m, Audience.MEMBER, None, now, timedelta(hours=2), 0)[0] for m in members

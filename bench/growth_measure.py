@@ -101,7 +101,7 @@ def server_settings(world: World, size: Size, workers: int) -> Settings:
 def _timeline(name: str, members: list[uuid.UUID], settings: Settings) -> HotPath:
     """Reads of the first timeline page, each by the next of `members` (repeats are harmless: reads)."""
     now = datetime.now(UTC)
-    key = settings.secret("jwt_signing_key")
+    key = settings.key_ring("jwt_signing_key").current
     tokens = [
         issue_access_token(key, m, Audience.MEMBER, None, now, timedelta(hours=3), 0)[0] for m in members
     ]

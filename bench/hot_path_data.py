@@ -24,6 +24,7 @@ from bench.offer_selection import install_policy, load_offers
 from bench.register_load import TERMINALS, Shopper, sale_body, seed_shoppers, seed_terminals
 from bench.timeline_load import load_events
 from domain.clock import SystemClock
+from domain.keys import KeyRing
 from domain.tokens import Audience, issue_access_token
 from infra.db import Database, create_engine
 from infra.settings import Settings
@@ -95,16 +96,17 @@ async def build_world(url: str, workers: int, sizes: Sizes) -> World:
     now = clock.now()
     stores, check_in_members = await load_stores_and_members(url, sizes.stores, sizes.check_in_members)
     db = Database(create_engine(url, pool_size=4))
-    code_key = settings.secret("code_signing_key")
+    code_key = settings.key_ring("code_signing_key").current.secret
     async with db.unit_of_work() as uow:
-        keys = await seed_terminals(uow, clock, settings.secret("terminal_key"))
+        keys = await seed_terminals(uow, clock, settings.key_ring("terminal_key").current)
         shoppers = await seed_shoppers(uow, code_key, sizes.shoppers, now, label="shopper")
         redeemers = await seed_shoppers(uow, code_key, sizes.redeemers, now, REDEEM_SLOTS, "redeemer")
         rows = (await uow.session.execute(select(Terminal.key_id, Terminal.id, Terminal.store_id))).all()
     ids = {key_id: (terminal_id, store_id) for key_id, terminal_id, store_id in rows}
     terminals = [PosTerminal(key_id, secret, *ids[key_id]) for key_id, secret in keys]
-    originals = await _seed_sales(db, code_key, terminals, shoppers, "SEED", SHOPPER_UNIT_PRICE)
-    funds = await _seed_sales(db, code_key, terminals, redeemers, "FUND", REDEEMER_UNIT_PRICE)
+    code_keys = settings.key_ring("code_signing_key")
+    originals = await _seed_sales(db, code_keys, terminals, shoppers, "SEED", SHOPPER_UNIT_PRICE)
+    funds = await _seed_sales(db, code_keys, terminals, redeemers, "FUND", REDEEMER_UNIT_PRICE)
     first_lots = await _first_lots(db, [r.member_id for r in redeemers])
     await db.dispose()
     connection = await asyncpg.connect(url)
@@ -115,7 +117,7 @@ async def build_world(url: str, workers: int, sizes: Sizes) -> World:
         await connection.close()
     offer_ids = await load_offers(url, sizes.offers, now)
     await install_policy(url, offer_ids, now)
-    key = settings.secret("jwt_signing_key")
+    key = settings.key_ring("jwt_signing_key").current
     members = [*(s.member_id for s in shoppers), *check_in_members]
     tokens = {
         m: issue_access_token(key, m, Audience.MEMBER, None, now, timedelta(hours=3), 0)[0] for m in members
@@ -136,7 +138,7 @@ async def build_world(url: str, workers: int, sizes: Sizes) -> World:
 
 async def _seed_sales(
     db: Database,
-    code_key: str,
+    code_keys: KeyRing,
     terminals: list[PosTerminal],
     members: list[Shopper],
     label: str,
@@ -160,7 +162,7 @@ async def _seed_sales(
                 )
                 sale = msgspec.structs.replace(sale, lines=[line], member_code=members[n].card)
                 register = Register(terminal.store_id, terminal.id, now)
-                result = await record_purchase(uow, program, code_key, register, sale)
+                result = await record_purchase(uow, program, code_keys, register, sale)
                 sales.append((n, result.purchase_id, store_no))
             rows = await uow.session.execute(
                 select(PointLot.purchase_id, PointLot.id).where(

@@ -130,7 +130,7 @@ async def main() -> None:
     settings = msgspec.structs.replace(
         bench_settings(url, workers=2), offer_program=msgspec.json.encode(PROGRAM).decode()
     )
-    key = settings.secret("jwt_signing_key")
+    key = settings.key_ring("jwt_signing_key").current
     tokens = [issue_access_token(key, m, Audience.MEMBER, None, now, timedelta(hours=2))[0] for m in members]
 
     def authorised(n: int) -> dict[str, str]:

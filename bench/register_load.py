@@ -29,6 +29,7 @@ from accounts.tables import Member, MemberDevice
 from bench.harness import LoadResult, bench_settings, fresh_database, run_load, running_server, wrk_output
 from domain.clock import Clock, SystemClock
 from domain.ids import new_id
+from domain.keys import SigningKey
 from domain.tokens import Audience, issue_access_token
 from infra.db import Database, UnitOfWork, create_engine
 from infra.settings import Settings
@@ -68,7 +69,7 @@ class Shopper:
     device_secrets: tuple[bytes, ...]  # by device slot, from 0
 
 
-async def seed_terminals(uow: UnitOfWork, clock: Clock, terminal_key: str) -> list[tuple[str, str]]:
+async def seed_terminals(uow: UnitOfWork, clock: Clock, terminal_key: SigningKey) -> list[tuple[str, str]]:
     """TERMINALS terminals (key id, secret), four per store: terminals 4s..4s+3 belong to store s."""
     terminals = []
     for n in range(TERMINALS // 4):
@@ -126,7 +127,7 @@ async def seed_shoppers(
 
 
 async def seed(
-    url: str, terminal_key: str, code_key: str, members: int
+    url: str, terminal_key: SigningKey, code_key: str, members: int
 ) -> tuple[list[tuple[str, str]], list[Shopper]]:
     db = Database(create_engine(url, pool_size=2))
     clock = SystemClock()
@@ -154,7 +155,10 @@ async def main() -> None:
         bench_settings(url, workers=2), points_program='{"allow_static_card_numbers": true}'
     )
     terminals, shoppers = await seed(
-        url, settings.secret("terminal_key"), settings.secret("code_signing_key"), args.members
+        url,
+        settings.key_ring("terminal_key").current,
+        settings.key_ring("code_signing_key").current.secret,
+        args.members,
     )
     rng = random.Random(3)
     run_id = secrets.token_hex(4)
@@ -189,7 +193,7 @@ async def main() -> None:
 
     tokens = [
         issue_access_token(
-            settings.secret("jwt_signing_key"),
+            settings.key_ring("jwt_signing_key").current,
             member_id,
             Audience.MEMBER,
             None,

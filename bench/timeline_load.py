@@ -104,7 +104,7 @@ async def main() -> None:
             await connection.close()
 
     settings = bench_settings(url, workers=2)
-    key = settings.secret("jwt_signing_key")
+    key = settings.key_ring("jwt_signing_key").current
     tokens = {
         m: issue_access_token(key, m, Audience.MEMBER, None, now, timedelta(hours=2))[0]
         for m in members[:5000]

@@ -212,7 +212,7 @@ def _terminal_create(args: argparse.Namespace, settings: Settings) -> int:
             store_id = await store_id_by_code(uow, args.store)
             draft = TerminalDraft(name=args.name)
             created = await create_terminal(
-                uow, SystemClock(), settings.secret("terminal_key"), store_id, draft
+                uow, SystemClock(), settings.key_ring("terminal_key").current, store_id, draft
             )
         return (
             f"terminal {created.terminal.id}\nkey id: {created.key_id}\nsecret: {created.secret} (shown once)"
@@ -222,7 +222,7 @@ def _terminal_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _seed(settings: Settings) -> Callable[[Database], Awaitable[DemoCredentials]]:
-    return lambda db: seed_demo(db, SystemClock(), settings.secret("terminal_key"))
+    return lambda db: seed_demo(db, SystemClock(), settings.key_ring("terminal_key").current)
 
 
 def _print_demo_credentials(credentials: DemoCredentials, shown_terminals: int | None) -> None:

@@ -26,6 +26,7 @@ from accounts.tables import Member, MemberDevice, Staff
 from commands.demo_history import claim_history, seed_history
 from commands.demo_people import seeded_id
 from domain.clock import Clock
+from domain.keys import SigningKey
 from domain.passwords import hash_password
 from infra.db import Database, UnitOfWork
 from offers.catalogue import CatalogueRules, change_state, create_offer
@@ -131,7 +132,7 @@ GIVEN_NAMES = (
 )  # fmt: skip
 
 
-async def seed_demo(db: Database, clock: Clock, terminal_key: str) -> DemoCredentials:
+async def seed_demo(db: Database, clock: Clock, terminal_key: SigningKey) -> DemoCredentials:
     """Create whatever part of the demo retailer is missing, in one transaction; then, the first time,
     its members' year of history (commands.demo_history, claimed in that transaction).
 
@@ -172,7 +173,7 @@ def demo_member_email(number: int) -> str:
     return f"member{number:03d}@{DEMO_EMAIL_DOMAIN}"
 
 
-async def _seed_stores(uow: UnitOfWork, clock: Clock, terminal_key: str) -> list[DemoTerminal]:
+async def _seed_stores(uow: UnitOfWork, clock: Clock, terminal_key: SigningKey) -> list[DemoTerminal]:
     """Each missing store with its one POS terminal; a store that already exists is not given another."""
     existing = await _already_present(uow, Store.code, [store.code for store in DEMO_STORES])
     terminals: list[DemoTerminal] = []

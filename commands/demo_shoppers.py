@@ -26,6 +26,7 @@ import numpy as np
 from commands.demo_people import Person
 from commands.demo_plan import Action, AppSession, Joined, PushReply, Return, Visit
 from domain.interactions import Channel, InteractionKind, SubjectType
+from domain.keys import FIRST_KEY_ID, KeyRing, SigningKey
 from geofence.check_ins import check_in
 from geofence.errors import CheckInRejected
 from geofence.rules import CheckInPolicy, Trigger
@@ -54,6 +55,10 @@ FIX_AGE = timedelta(seconds=2)
 REPORTED_AFTER = timedelta(seconds=30)
 MIN_POINTS_TO_REDEEM = 300
 METRES_PER_DEGREE = 111_320
+
+
+# Demo sales present the shopper's card number, which no code key verifies.
+_NO_CODE_KEYS = KeyRing(SigningKey(key_id=FIRST_KEY_ID, secret=""))
 
 
 class DemoStore(msgspec.Struct, frozen=True):
@@ -177,7 +182,7 @@ class Lane:
             points_to_redeem=redeem,
         )
         result = await record_purchase(
-            uow, self.programs.points, "", Register(store.store_id, store.terminal_id, now), sale
+            uow, self.programs.points, _NO_CODE_KEYS, Register(store.store_id, store.terminal_id, now), sale
         )
         if result.balances is not None:
             shopper.available = result.balances.available

@@ -11,6 +11,8 @@ from enum import StrEnum
 import jwt
 import msgspec
 
+from domain.keys import FIRST_KEY_ID, KeyRing, SigningKey
+
 ALGORITHM = "HS256"
 ISSUER = "tsunagari"
 
@@ -37,7 +39,7 @@ class TokenExpired(TokenInvalid):
 
 
 def issue_access_token(
-    key: str,
+    key: SigningKey,
     subject_id: uuid.UUID,
     audience: Audience,
     role: str | None,
@@ -57,14 +59,23 @@ def issue_access_token(
         claims["role"] = role
     if device_slot is not None:
         claims["dev"] = device_slot
-    return jwt.encode(claims, key, algorithm=ALGORITHM), expires_at
+    token = jwt.encode(claims, key.secret, algorithm=ALGORITHM, headers={"kid": key.key_id})
+    return token, expires_at
 
 
-def read_access_token(key: str, token: str, audience: Audience, now: datetime) -> AccessClaims:
+def read_access_token(keys: KeyRing, token: str, audience: Audience, now: datetime) -> AccessClaims:
+    """The claims of a token signed by a key of `keys` accepted at `now` (the one its `kid` names).
+
+    A token without `kid` was issued before keys had ids, under the first key.
+    """
     try:
+        key_id = jwt.get_unverified_header(token).get("kid", FIRST_KEY_ID)
+        key = keys.usable(key_id, now) if isinstance(key_id, str) else None
+        if key is None:
+            raise TokenInvalid("signed by a retired or unknown key")
         claims = jwt.decode(
             token,
-            key,
+            key.secret,
             algorithms=[ALGORITHM],
             audience=audience.value,
             issuer=ISSUER,

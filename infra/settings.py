@@ -12,10 +12,11 @@ from typing import Annotated
 
 import msgspec
 
+from domain.keys import FIRST_KEY_ID, KeyRing, SigningKey, key_ring_problems
+
 ENV_PREFIX = "TSUNAGARI_"
 SECRETS_FILE = "secrets.json"
 SECRET_FIELDS = ("jwt_signing_key", "code_signing_key", "terminal_key")
-MIN_SECRET_LENGTH = 32
 
 
 class SettingsError(Exception):
@@ -40,9 +41,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     port: Port = 8000
     workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
     log_level: str = "INFO"
+    # Each signing key has an id and may have previous keys still accepted until their retire time
+    # (domain.keys; docs/operations.md, "Rotating keys"). Previous keys are a JSON list of
+    # {"id", "key", "retire_at"}.
     jwt_signing_key: str | None = None
+    jwt_signing_key_id: str = FIRST_KEY_ID
+    jwt_signing_previous_keys: tuple[SigningKey, ...] = ()
     code_signing_key: str | None = None
+    code_signing_key_id: str = FIRST_KEY_ID
+    code_signing_previous_keys: tuple[SigningKey, ...] = ()
     terminal_key: str | None = None
+    terminal_key_id: str = FIRST_KEY_ID
+    terminal_previous_keys: tuple[SigningKey, ...] = ()
     access_token_ttl_s: PositiveSeconds = 900
     refresh_token_ttl_s: PositiveSeconds = 30 * 24 * 3600
     pos_clock_skew_s: PositiveSeconds = 300
@@ -88,12 +98,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def data_path(self) -> Path:
         return Path(self.data_dir).expanduser().resolve()
 
-    def secret(self, name: str) -> str:
-        """A signing secret; `load_settings` guarantees it is present."""
-        value: str | None = getattr(self, name)
-        if value is None:
+    def key_ring(self, name: str) -> KeyRing:
+        """The keys of one of SECRET_FIELDS; `load_settings` guarantees the current one is present."""
+        secret: str | None = getattr(self, name)
+        if secret is None:
             raise SettingsError(f"{ENV_PREFIX}{name.upper()} is not set")
-        return value
+        current = SigningKey(key_id=getattr(self, f"{name}_id"), secret=secret)
+        return KeyRing(current, getattr(self, _previous_keys_field(name)))
+
+
+def _previous_keys_field(secret_field: str) -> str:
+    return secret_field.removesuffix("_key") + "_previous_keys"
+
+
+_PREVIOUS_KEYS_FIELDS = frozenset(_previous_keys_field(name) for name in SECRET_FIELDS)
 
 
 def _env_field_names() -> dict[str, str]:
@@ -107,7 +125,9 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
     """
     env = os.environ if environ is None else environ
     raw: dict[str, object] = {
-        field: env[var] for var, field in _env_field_names().items() if var in env and env[var] != ""
+        field: _env_value(var, field, env[var])
+        for var, field in _env_field_names().items()
+        if var in env and env[var] != ""
     }
     raw.update({key: value for key, value in overrides.items() if value is not None})
     try:
@@ -117,8 +137,17 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
     return _with_secrets(settings)
 
 
+def _env_value(var: str, field: str, value: str) -> object:
+    if field not in _PREVIOUS_KEYS_FIELDS:
+        return value
+    try:
+        return msgspec.json.decode(value)
+    except msgspec.DecodeError as error:
+        raise SettingsError(f"{var}: not JSON ({error})") from error
+
+
 def _name_the_variable(message: str) -> str:
-    match = re.search(r"at `\$\.(\w+)`", message)
+    match = re.search(r"at `\$\.(\w+)", message)
     if match is None:
         return message
     return f"{ENV_PREFIX}{match.group(1).upper()}: {message.split(' - at')[0]}"
@@ -136,8 +165,11 @@ def _with_secrets(settings: Settings) -> Settings:
                 f"{ENV_PREFIX}{name.upper()} is required when TSUNAGARI_DATABASE_URL and "
                 "TSUNAGARI_REDIS_URL are given (embedded mode generates it under the data directory)"
             )
-        if len(value) < MIN_SECRET_LENGTH:
-            raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be at least {MIN_SECRET_LENGTH} characters")
+        problems = key_ring_problems(settings.key_ring(name))
+        if problems:
+            variables = (name, f"{name}_id", _previous_keys_field(name))
+            named = ", ".join(f"{ENV_PREFIX}{variable.upper()}" for variable in variables)
+            raise SettingsError(f"{named}: {'; '.join(problems)}")
     return settings
 
 
@@ -161,6 +193,8 @@ def env_for_children(settings: Settings) -> dict[str, str]:
     env: dict[str, str] = {}
     for var, field in _env_field_names().items():
         value = getattr(settings, field)
-        if value is not None:
+        if isinstance(value, tuple):
+            env[var] = msgspec.json.encode(value).decode()
+        elif value is not None:
             env[var] = str(value).lower() if isinstance(value, bool) else str(value)
     return env

@@ -20,6 +20,7 @@ from sqlalchemy import text
 
 from accounts.devices import card_holder_sql, code_secret
 from domain.interactions import Channel, InteractionKind, SubjectType
+from domain.keys import KeyRing
 from infra.db import UnitOfWork
 from points import ledger
 from points.changes import Account, Sale
@@ -116,7 +117,7 @@ _CODE_USE_STORE = text("SELECT store_id FROM member_code_uses WHERE code = :code
 async def scan_for_sale(
     uow: UnitOfWork,
     program: Program,
-    code_key: str,
+    code_keys: KeyRing,
     register: Register,
     scanned_text: str,
     *,
@@ -152,7 +153,7 @@ async def scan_for_sale(
             },
         )
     ).one_or_none()
-    if row is None or not _verified(code_key, scanned, row, register.now):
+    if row is None or not _verified(code_keys, scanned, row, register.now):
         raise InvalidMemberCode()
     if row.lifetime_earned is None:  # the code's use was refused
         store_id = (await uow.session.execute(_CODE_USE_STORE, {"code": code})).scalar_one_or_none()
@@ -162,10 +163,17 @@ async def scan_for_sale(
     return _holder(row), ledger.account_of(row)
 
 
-def _verified(code_key: str, scanned: ScannedCode, row: Any, now: datetime) -> bool:
-    """The code's one-time password is right for the member's device in its slot (an active one)."""
-    secret = code_secret(code_key, row.member_id, scanned.slot, row.secret_salt)
-    return secret is not None and verify(scanned, secret, now) is not None
+def _verified(code_keys: KeyRing, scanned: ScannedCode, row: Any, now: datetime) -> bool:
+    """The code's one-time password is right for the member's device in its slot (an active one).
+
+    A code carries no key id (its 26 digits are what registers scan), and a phone may still hold the
+    secret derived from a previous code key: each accepted key is tried, at most 1 + MAX_PREVIOUS_KEYS.
+    """
+    secrets = (
+        code_secret(key.secret, row.member_id, scanned.slot, row.secret_salt)
+        for key in code_keys.accepted(now)
+    )
+    return any(secret is not None and verify(scanned, secret, now) is not None for secret in secrets)
 
 
 async def _static_card_sale(
@@ -190,7 +198,7 @@ async def _find_holder(uow: UnitOfWork, card_number: str, slot: int | None) -> A
 
 
 async def resolve_member(
-    uow: UnitOfWork, program: Program, code_key: str, scanned_text: str, now: datetime
+    uow: UnitOfWork, program: Program, code_keys: KeyRing, scanned_text: str, now: datetime
 ) -> ResolvedMember:
     """What the cashier sees after scanning: who (initial only), stage, and what can be redeemed."""
     scanned = parse_scanned(scanned_text)
@@ -202,7 +210,7 @@ async def resolve_member(
             raise StaticCardNotAllowed()
     else:
         row = await _find_holder(uow, scanned.card_number, scanned.slot)
-        if not _verified(code_key, scanned, row, now):
+        if not _verified(code_keys, scanned, row, now):
             raise InvalidMemberCode()
     found = await standing(uow, program, row.member_id, now)
     return ResolvedMember(

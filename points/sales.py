@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from domain.ids import new_id
 from domain.interactions import InteractionKind
+from domain.keys import KeyRing
 from infra.db import UnitOfWork
 from offers.errors import OfferNotApplicable
 from offers.redemption import OfferUse, SaleForOffers, offer_points_by_line, use_offers_on_sale
@@ -47,7 +48,7 @@ _POST_AND_READ = text(
 
 
 async def record_purchase(
-    uow: UnitOfWork, program: Program, code_key: str, register: Register, sale: PurchaseRequest
+    uow: UnitOfWork, program: Program, code_keys: KeyRing, register: Register, sale: PurchaseRequest
 ) -> PurchaseResult:
     now = register.now
     lines = [SaleLine(**msgspec.structs.asdict(line)) for line in sale.lines]
@@ -65,7 +66,7 @@ async def record_purchase(
     if sale.member_code is None:
         return await _anonymous_sale(uow, register, sale, lines, award)
     holder, account = await scan_for_sale(
-        uow, program, code_key, register, sale.member_code, redeeming=sale.points_to_redeem > 0
+        uow, program, code_keys, register, sale.member_code, redeeming=sale.points_to_redeem > 0
     )
     purchase = _sale_row(register, sale, lines, award, holder.member_id)
     changes = Changes(now)

@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import bindparam, select
 
 from domain.clock import Clock
+from domain.keys import KeyRing
 from infra.db import UnitOfWork
 from infra.redis import RedisKeys
 from stores.errors import (
@@ -63,6 +64,7 @@ class _KnownTerminal:
     key_id: str
     secret_salt: bytes
     secret_digest: bytes
+    server_key_id: str
     accepts_requests: bool
 
 
@@ -74,6 +76,7 @@ _TERMINAL = (
         Terminal.key_id,
         Terminal.secret_salt,
         Terminal.secret_digest,
+        Terminal.server_key_id,
         Terminal.disabled_at,
         Store.status,
         Store.archived_at,
@@ -94,9 +97,15 @@ class AuthenticatedTerminal:
 
 class PosAuthenticator:
     def __init__(
-        self, terminal_key: str, skew_s: int, redis: RedisKeys, clock: Clock, *, require_nonce: bool = False
+        self,
+        terminal_keys: KeyRing,
+        skew_s: int,
+        redis: RedisKeys,
+        clock: Clock,
+        *,
+        require_nonce: bool = False,
     ) -> None:
-        self._terminal_key = terminal_key
+        self._terminal_keys = terminal_keys
         self._skew_s = skew_s
         self._require_nonce = require_nonce
         self._redis = redis
@@ -116,10 +125,20 @@ class PosAuthenticator:
         terminal = await self._terminal(uow, request.key_id)
         if terminal is None:
             raise PosTerminalUnknown()
-        secret = derive_terminal_secret(self._terminal_key, terminal.key_id, terminal.secret_salt)
+        server_key = self._terminal_keys.usable(terminal.server_key_id, self._clock.now())
+        if server_key is None:
+            log.error(
+                "terminal %s was issued under the retired or unknown terminal key %r; re-issue its secret",
+                terminal.key_id,
+                terminal.server_key_id,
+            )
+            raise PosSignatureInvalid()
+        secret = derive_terminal_secret(server_key.secret, terminal.key_id, terminal.secret_salt)
         if secret_digest(secret) != terminal.secret_digest:
             log.error(
-                "terminal %s was issued under another TSUNAGARI_TERMINAL_KEY; reissue it", terminal.key_id
+                "terminal %s was issued under another TSUNAGARI_TERMINAL_KEY with id %r; re-issue its secret",
+                terminal.key_id,
+                terminal.server_key_id,
             )
             raise PosSignatureInvalid()
         canonical = canonical_request(
@@ -153,6 +172,7 @@ class PosAuthenticator:
                 key_id=row.key_id,
                 secret_salt=row.secret_salt,
                 secret_digest=row.secret_digest,
+                server_key_id=row.server_key_id,
                 accepts_requests=accepts_pos_requests(
                     row.status, row.archived_at is not None, row.disabled_at is not None
                 ),

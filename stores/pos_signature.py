@@ -11,8 +11,9 @@ Signature: hex HMAC-SHA256 of the canonical request under the terminal secret.
 Without a nonce, two identical requests signed in the same second have the same signature and the second
 is refused as a replay; a fresh nonce per request makes every request's signature its own.
 
-Terminal secrets are derived from the server's terminal key, the key id and a random salt,
-so the database keeps only the salt and a digest: a copy of the database cannot sign requests.
+Terminal secrets are derived from a server terminal key (the one the terminal's `server_key_id` names, so
+the server key can be rotated: domain.keys), the key id and a random salt, so the database keeps only the
+salt and a digest: a copy of the database cannot sign requests.
 """
 
 from __future__ import annotations

@@ -89,6 +89,7 @@ class TerminalView(msgspec.Struct, frozen=True):
     store_id: uuid.UUID
     name: str
     key_id: str
+    server_key_id: str  # the server key its secret derives from: re-issue it when that key is retiring
     enabled: bool
     created_at: datetime
     last_seen_at: datetime | None
@@ -96,7 +97,7 @@ class TerminalView(msgspec.Struct, frozen=True):
 
 
 class TerminalCredentials(msgspec.Struct, frozen=True):
-    """Returned once, at creation: the secret is not stored and cannot be shown again."""
+    """Returned once, at creation or re-issue: the secret is not stored and cannot be shown again."""
 
     terminal: TerminalView
     key_id: str

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 
 from domain.clock import Clock
 from domain.geo import validate_polygon
+from domain.keys import SigningKey
 from domain.time_zones import checked_time_zone
 from infra.db import UnitOfWork
 from infra.pages import fetch_page
@@ -62,6 +63,7 @@ def terminal_view(terminal: Terminal) -> TerminalView:
         store_id=terminal.store_id,
         name=terminal.name,
         key_id=terminal.key_id,
+        server_key_id=terminal.server_key_id,
         enabled=terminal.disabled_at is None,
         created_at=terminal.created_at,
         last_seen_at=terminal.last_seen_at,
@@ -151,26 +153,42 @@ async def archive_store(uow: UnitOfWork, clock: Clock, store_id: uuid.UUID) -> N
 
 
 async def create_terminal(
-    uow: UnitOfWork, clock: Clock, terminal_key: str, store_id: uuid.UUID, draft: TerminalDraft
+    uow: UnitOfWork, clock: Clock, terminal_key: SigningKey, store_id: uuid.UUID, draft: TerminalDraft
 ) -> TerminalCredentials:
     store = await uow.session.get(Store, store_id)
     if store is None:
         raise StoreNotFound()
     if store.archived_at is not None:
         raise StoreArchived()
-    key_id, salt = new_key_id(), new_salt()
-    secret = derive_terminal_secret(terminal_key, key_id, salt)
     terminal = Terminal(
-        store_id=store.id,
-        name=draft.name.strip(),
-        key_id=key_id,
-        secret_salt=salt,
-        secret_digest=secret_digest(secret),
-        created_at=clock.now(),
+        store_id=store.id, name=draft.name.strip(), key_id=new_key_id(), created_at=clock.now()
     )
+    secret = _issue_secret(terminal, terminal_key)
     uow.session.add(terminal)
     await uow.session.flush()
-    return TerminalCredentials(terminal=terminal_view(terminal), key_id=key_id, secret=secret)
+    return TerminalCredentials(terminal=terminal_view(terminal), key_id=terminal.key_id, secret=secret)
+
+
+async def reissue_terminal_secret(
+    uow: UnitOfWork, terminal_key: SigningKey, terminal_id: uuid.UUID
+) -> TerminalCredentials:
+    """A new secret for the terminal under the current server key, same key id: the old secret stops
+    working at once (a lost secret, or a terminal issued under a server key that is retiring)."""
+    terminal = await uow.session.get(Terminal, terminal_id, with_for_update=True)
+    if terminal is None:
+        raise TerminalNotFound()
+    secret = _issue_secret(terminal, terminal_key)
+    await uow.session.flush()
+    return TerminalCredentials(terminal=terminal_view(terminal), key_id=terminal.key_id, secret=secret)
+
+
+def _issue_secret(terminal: Terminal, terminal_key: SigningKey) -> str:
+    """Give the terminal a fresh salt under `terminal_key`; returns the secret, which is not kept."""
+    terminal.secret_salt = new_salt()
+    terminal.server_key_id = terminal_key.key_id
+    secret = derive_terminal_secret(terminal_key.secret, terminal.key_id, terminal.secret_salt)
+    terminal.secret_digest = secret_digest(secret)
+    return secret
 
 
 async def list_terminals(

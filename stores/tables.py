@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.ids import new_id
+from domain.keys import FIRST_KEY_ID
 from infra.db import Base, pg_enum
 from stores.rules import StoreStatus
 
@@ -65,6 +66,8 @@ class Terminal(Base):
     key_id: Mapped[str] = mapped_column(String(40), unique=True)
     secret_salt: Mapped[bytes] = mapped_column(LargeBinary(16))
     secret_digest: Mapped[bytes] = mapped_column(LargeBinary(32))
+    # The server terminal key the secret derives from (domain.keys): kept through a key rotation.
+    server_key_id: Mapped[str] = mapped_column(String(32), server_default=FIRST_KEY_ID)
     created_at: Mapped[datetime]
     disabled_at: Mapped[datetime | None]
     last_seen_at: Mapped[datetime | None]

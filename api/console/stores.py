@@ -165,7 +165,7 @@ class ConsoleStorePages(Controller):
         try:
             draft = body_of(TerminalDraft, nested(console_form, {"name": plain_text}))
             credentials = await service.create_terminal(
-                uow, clock, settings.secret("terminal_key"), store_id, draft
+                uow, clock, settings.key_ring("terminal_key").current, store_id, draft
             )
         except DomainError as error:
             view = await service.get_store(uow, store_id)

@@ -94,7 +94,7 @@ def demo_console(settings: Settings, new_database: DatabaseFactory) -> Iterator[
     async def seed() -> str:
         db = Database(create_engine(database_url, pool_size=2))
         try:
-            await seed_demo(db, SystemClock(), demo.secret("terminal_key"))
+            await seed_demo(db, SystemClock(), demo.key_ring("terminal_key").current)
             # What the worker does every few minutes: the audience builder counts from these profiles.
             await refresh_profiles(db, Program(), SystemClock().now())
             async with db.unit_of_work() as uow:

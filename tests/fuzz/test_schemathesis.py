@@ -94,7 +94,7 @@ def target(settings: Settings, new_database: DatabaseFactory) -> Iterator[FuzzTa
     async def seed() -> tuple[DemoTerminal, dict[str, list[str]]]:
         db = Database(create_engine(database_url, pool_size=2))
         try:
-            credentials = await seed_demo(db, SystemClock(), fuzzed.secret("terminal_key"))
+            credentials = await seed_demo(db, SystemClock(), fuzzed.key_ring("terminal_key").current)
             async with db.unit_of_work() as uow:
                 return credentials.terminals[0], await _real_ids(uow)
         finally:

@@ -25,6 +25,7 @@ from commands.demo import (
 from commands.demo_campaign import CAMPAIGN_NAME
 from commands.demo_people import DemoMember, Person, Segment, people
 from domain.clock import SettableClock
+from domain.keys import FIRST_KEY_ID, SigningKey
 from infra.db import Database
 from migrations.models import target_metadata
 from points.tables import PointEntry, Purchase
@@ -34,7 +35,7 @@ from timeline.rebuild import rebuild_traits
 from timeline.tables import MemberDailyActivity, MemberTraitCounters
 from timeline.traits import LifecycleStage, MemberTraits
 
-TERMINAL_KEY = "demo-history-test-terminal-key-0123456789abcdef"
+TERMINAL_KEY = SigningKey(key_id=FIRST_KEY_ID, secret="demo-history-test-terminal-key-0123456789abcdef")
 # The year is planned back from `now`, so these tests seed at one fixed moment: the same history every run.
 SEEDED_AT = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
 Census = dict[str, Any]

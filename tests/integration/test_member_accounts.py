@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 
 from accounts.tables import Member, RefreshToken
 from domain.clock import SettableClock
+from domain.keys import SigningKey
 from domain.tokens import Audience, issue_access_token
 from infra.db import Database
 from infra.settings import Settings
@@ -163,7 +164,7 @@ async def test_expired_and_forged_access_tokens_are_refused(
     clock.advance(timedelta(seconds=settings.access_token_ttl_s + 1))
     assert_problem(await client.get("/v1/app/me", headers=bearer(session)), 401, "access_token_expired")
     forged, _ = issue_access_token(
-        "another key " * 4,
+        SigningKey(key_id=settings.jwt_signing_key_id, secret="another key " * 4),
         uuid.UUID(session["member"]["id"]),
         Audience.MEMBER,
         None,

@@ -121,7 +121,7 @@ async def test_every_bearer_operation_refuses_forged_tokens_and_writes_nothing(
 ) -> None:
     operations, _ = described_operations(settings, clock)
     bearer_operations = [op for op in operations if op.security in {"member", "staff"}]
-    key = settings.secret("jwt_signing_key")
+    key = settings.key_ring("jwt_signing_key").current.secret
     # The control: re-signed unchanged, a token still works, so each refusal below is its change's.
     for path, session in (
         ("/v1/app/me", world.callers.member.session),
@@ -133,7 +133,7 @@ async def test_every_bearer_operation_refuses_forged_tokens_and_writes_nothing(
     wrong = []
     for operation in bearer_operations:
         for how, token in bad_tokens(
-            world, operation.security or "", settings.secret("jwt_signing_key")
+            world, operation.security or "", settings.key_ring("jwt_signing_key").current.secret
         ).items():
             answer = await client.request(
                 operation.method,
