@@ -21,15 +21,15 @@ from accounts.device_secrets import (
     secret_for_app,
 )
 from accounts.errors import DeviceNotFound
-from accounts.tables import Member, MemberDevice
+from accounts.tables import Member, MemberDevice, RefreshToken
 from domain.keys import SigningKey
 from infra.db import UnitOfWork
 
 
 class DeviceCredentials(msgspec.Struct, frozen=True):
-    """Given at login, and again on request: what the app needs to compute member codes offline (see
-    points.member_codes). `code_key_id` names the server key the secret derives from; when it changes,
-    the secret did."""
+    """Given at login, and again with every token refresh: what the app needs to compute member codes
+    offline (see points.member_codes). `code_key_id` names the server key the secret derives from; when
+    it changes, the secret did."""
 
     slot: int
     code_secret: str
@@ -71,13 +71,15 @@ async def register_device(
 
 async def current_device_credentials(
     uow: UnitOfWork, member_id: uuid.UUID, slot: int | None, code_key: SigningKey
-) -> DeviceCredentials:
-    """The device's code secret under the current code key: after a key rotation the app swaps the secret
-    it got at login for this one before the previous key retires. Same salt, so nothing is written and
-    asking again is harmless; DeviceNotFound when the login's device was revoked."""
+) -> DeviceCredentials | None:
+    """The device's code secret under the current code key, for every token refresh: after a key rotation
+    the app swaps the secret it got at login for this one before the previous key retires. Same salt, so
+    nothing is written. Only a refresh hands it out, never an access token alone: a stolen access token
+    (15 minutes) must not become a secret that mints codes for as long as the device lives. None when the
+    login has no device (or it was revoked)."""
     salt = None if slot is None else await _active_salt(uow, member_id, slot)
     if slot is None or salt is None:
-        raise DeviceNotFound("this login's device was revoked; log in again")
+        return None
     return _credentials(code_key, member_id, slot, salt)
 
 
@@ -87,8 +89,18 @@ def _credentials(code_key: SigningKey, member_id: uuid.UUID, slot: int, salt: by
 
 
 async def revoke_device(uow: UnitOfWork, member_id: uuid.UUID, slot: int, now: datetime) -> None:
-    """Revoke one of the member's devices. Revoking it again is harmless (a retried request after a lost
-    answer succeeds); DeviceNotFound only for a slot the member never had."""
+    """Revoke one of the member's devices, and the login it came with: a lost phone can neither show codes
+    nor refresh its session (its last access token lives out its minutes). Revoking it again is harmless
+    (a retried request after a lost answer succeeds); DeviceNotFound only for a slot the member never had."""
+    await uow.session.execute(
+        update(RefreshToken)
+        .where(
+            RefreshToken.member_id == member_id,
+            RefreshToken.device_slot == slot,
+            RefreshToken.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
     result = await uow.session.execute(
         update(MemberDevice)
         .where(

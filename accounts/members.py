@@ -8,9 +8,10 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
+import msgspec
 from sqlalchemy import ColumnElement, ColumnExpressionArgument, delete, exists, select
 
-from accounts.devices import register_device, revoke_device
+from accounts.devices import current_device_credentials, register_device, revoke_device
 from accounts.errors import DeviceNotFound, EmailTaken, InvalidCredentials, MemberNotFound
 from accounts.login_limits import LoginLimits, SignUpLimits
 from accounts.rules import check_password_policy, new_card_number, normalised_email
@@ -18,9 +19,9 @@ from accounts.schemas import (
     Credentials,
     MemberProfile,
     MemberSession,
+    MemberTokenPair,
     ProfileChanges,
     SignUp,
-    TokenPair,
 )
 from accounts.sessions import (
     TokenIssuer,
@@ -112,9 +113,13 @@ async def log_out(uow: UnitOfWork, issuer: TokenIssuer, member_id: uuid.UUID, re
             await revoke_device(uow, member_id, device_slot, issuer.clock.now())
 
 
-async def refresh(uow: UnitOfWork, issuer: TokenIssuer, refresh_token: str) -> TokenPair:
+async def refresh(uow: UnitOfWork, issuer: TokenIssuer, refresh_token: str) -> MemberTokenPair:
     owner, family_id = await rotate_refresh_token(uow, issuer, Audience.MEMBER, refresh_token)
-    return await issue_token_pair(uow, issuer, owner, role=None, family_id=family_id)
+    tokens = await issue_token_pair(uow, issuer, owner, role=None, family_id=family_id)
+    device = await current_device_credentials(
+        uow, owner.subject_id, owner.device_slot, issuer.code_signing_keys.current
+    )
+    return MemberTokenPair(**msgspec.structs.asdict(tokens), device=device)
 
 
 async def profile(uow: UnitOfWork, member_id: uuid.UUID) -> MemberProfile:

@@ -58,6 +58,13 @@ class TokenPair(msgspec.Struct, frozen=True):
     token_type: str = "Bearer"  # noqa: S105 - the OAuth token type, not a secret
 
 
+class MemberTokenPair(TokenPair, frozen=True):
+    """A member's refreshed tokens, with the device's code secret under the current code key (None when
+    the login's device was revoked): how the app learns of a code key rotation."""
+
+    device: DeviceCredentials | None = None
+
+
 class MemberProfile(msgspec.Struct, frozen=True):
     id: uuid.UUID
     card_number: str

@@ -11,11 +11,11 @@ from accounts.schemas import (
     Credentials,
     MemberProfile,
     MemberSession,
+    MemberTokenPair,
     PasswordConfirmation,
     ProfileChanges,
     RefreshRequest,
     SignUp,
-    TokenPair,
 )
 from api.auth import MEMBER, Member
 from api.services import IssuerDep, LoginLimitsDep, SignUpLimitsDep, Uow
@@ -39,7 +39,7 @@ class AppAccountController(Controller):
         return await members.log_in(uow, issuer, login_limits, data)
 
     @post("/sessions/refresh", status_code=HTTP_200_OK, summary="Rotate the refresh token for a new pair")
-    async def refresh(self, uow: Uow, issuer: IssuerDep, data: JSONBody[RefreshRequest]) -> TokenPair:
+    async def refresh(self, uow: Uow, issuer: IssuerDep, data: JSONBody[RefreshRequest]) -> MemberTokenPair:
         return await members.refresh(uow, issuer, data.refresh_token)
 
     @post(

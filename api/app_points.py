@@ -10,7 +10,7 @@ from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from accounts import devices
 from accounts.device_secrets import MAX_DEVICE_SLOT
-from accounts.devices import DeviceCredentials, DeviceView
+from accounts.devices import DeviceView
 from api.auth import MEMBER, Member
 from api.openapi_problems import problem_response
 from api.params import DEFAULT_LIMIT, Cursor, PageSize
@@ -60,15 +60,6 @@ class AppPointsController(Controller):
             member.member_id,
             member.device_slot,
             clock.now(),
-        )
-
-    @get(
-        "/devices/current/code-secret",
-        summary="This device's code secret under the current code key (fetch it on every app start)",
-    )
-    async def code_secret(self, uow: Uow, settings: SettingsDep, member: Member) -> DeviceCredentials:
-        return await devices.current_device_credentials(
-            uow, member.member_id, member.device_slot, settings.key_ring("code_signing_key").current
         )
 
     @get("/devices", summary="My logged-in devices", opt=ONLY_READS)

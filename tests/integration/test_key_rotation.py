@@ -21,7 +21,14 @@ from domain.clock import SettableClock
 from infra.db import Database
 from infra.settings import Settings, env_for_children, load_settings
 from tests.conftest import serving
-from tests.integration.factories import TerminalCredentials, bearer, sign_up, signed_headers, staff_login
+from tests.integration.factories import (
+    PASSWORD,
+    TerminalCredentials,
+    bearer,
+    sign_up,
+    signed_headers,
+    staff_login,
+)
 from tests.integration.problems import assert_problem
 from tests.integration.register import Shopper, pos, register, shopper
 
@@ -93,14 +100,13 @@ async def test_offline_member_codes_of_the_previous_key_pay_until_it_retires_and
     resolved = await pos(after_rotation, clock, terminal, RESOLVE, {"code": member.code(clock.now())})
     assert resolved.status_code == 200, resolved.text
 
-    fresh = await after_rotation.get("/v1/app/devices/current/code-secret", headers=bearer(member.session))
-    assert fresh.status_code == 200, fresh.text
-    device = fresh.json()
+    refreshed = await refresh(after_rotation, member.session)
+    assert refreshed.status_code == 200, refreshed.text
+    device = refreshed.json()["device"]
     assert (device["slot"], device["code_key_id"]) == (member.session["device"]["slot"], NEW_KEY_ID)
     assert device["code_secret"] != member.session["device"]["code_secret"]
-    assert (
-        await after_rotation.get("/v1/app/devices/current/code-secret", headers=bearer(member.session))
-    ).json() == device
+    again = await refresh(after_rotation, refreshed.json())
+    assert again.json()["device"] == device  # same salt: the secret is derived again, nothing written
     renewed = Shopper({**member.session, "device": device})
     assert (
         await pos(after_rotation, clock, terminal, RESOLVE, {"code": renewed.code(clock.now())})
@@ -117,18 +123,30 @@ async def test_offline_member_codes_of_the_previous_key_pay_until_it_retires_and
     ).status_code == 200
 
 
-async def test_a_revoked_device_gets_no_fresh_code_secret(
+async def test_only_a_refresh_hands_out_a_code_secret_and_a_revoked_device_refreshes_no_more(
     client: httpx.AsyncClient, after_rotation: httpx.AsyncClient
 ) -> None:
+    """An access token alone (a stolen one, say) gets the current code, never the secret that mints them;
+    a device revoked from another phone can no longer refresh its session, and so gets no secret either."""
     member = await shopper(client)
-    slot = member.session["device"]["slot"]
-    revoked = await client.delete(f"/v1/app/devices/{slot}", headers=bearer(member.session))
-    assert revoked.status_code == 204, revoked.text
-    assert_problem(
-        await after_rotation.get("/v1/app/devices/current/code-secret", headers=bearer(member.session)),
-        404,
-        "device_not_found",
+    other_phone = await after_rotation.post(
+        "/v1/app/sessions", json={"email": member.session["member"]["email"], "password": PASSWORD}
     )
+    assert other_phone.status_code == 200, other_phone.text
+    for path in ("/v1/app/member-code", "/v1/app/devices", "/v1/app/me", "/v1/app/points"):
+        answer = await after_rotation.get(path, headers=bearer(member.session))
+        assert answer.status_code == 200, (path, answer.text)
+        assert "code_secret" not in answer.text, path
+    slot = member.session["device"]["slot"]
+    revoked = await after_rotation.delete(f"/v1/app/devices/{slot}", headers=bearer(other_phone.json()))
+    assert revoked.status_code == 204, revoked.text
+    assert_problem(await refresh(after_rotation, member.session), 401, "refresh_token_revoked")
+    assert (await refresh(after_rotation, other_phone.json())).json()["device"]["code_key_id"] == NEW_KEY_ID
+
+
+async def refresh(client: httpx.AsyncClient, session: dict[str, Any]) -> httpx.Response:
+    tokens = session.get("tokens", session)
+    return await client.post("/v1/app/sessions/refresh", json={"refresh_token": tokens["refresh_token"]})
 
 
 async def identify(

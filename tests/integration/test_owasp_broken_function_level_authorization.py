@@ -42,6 +42,7 @@ ADMIN_ONLY = {
     "GET /v1/console/stores/{store_id}/terminals",
     "POST /v1/console/stores/{store_id}/terminals",
     "PATCH /v1/console/terminals/{terminal_id}",
+    "POST /v1/console/terminals/{terminal_id}/secret",
     "GET /v1/console/fraud/check-ins",
     "PUT /v1/console/members/{member_id}/check-in-flag",
     "DELETE /v1/console/members/{member_id}/check-in-flag",
