@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import nullcontext
 from types import FrameType
@@ -89,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
     terminal_create.add_argument("--store", required=True, help="store code, e.g. TKY-GINZA")
     terminal_create.add_argument("--name", required=True)
     terminal_create.set_defaults(run=_terminal_create)
+    terminal_reissue = terminal.add_parser(
+        "reissue",
+        help="a new secret for a terminal under the current terminal key; its old secret stops at once",
+    )
+    terminal_reissue.add_argument("--terminal", required=True, type=uuid.UUID, help="the terminal's id")
+    terminal_reissue.set_defaults(run=_terminal_reissue)
     fcm_local = commands.add_parser(
         "fcm-local", help="run a local FCM-compatible server (tests, demo, benchmarks; no credentials)"
     )
@@ -219,6 +226,19 @@ def _terminal_create(args: argparse.Namespace, settings: Settings) -> int:
         )
 
     return run_reporting_errors(settings, create)
+
+
+def _terminal_reissue(args: argparse.Namespace, settings: Settings) -> int:
+    from stores.service import reissue_terminal_secret
+
+    async def reissue(db: Database) -> str:
+        async with db.unit_of_work() as uow:
+            issued = await reissue_terminal_secret(
+                uow, settings.key_ring("terminal_key").current, args.terminal
+            )
+        return f"terminal {issued.terminal.id}\nkey id: {issued.key_id}\nsecret: {issued.secret} (shown once)"
+
+    return run_reporting_errors(settings, reissue)
 
 
 def _seed(settings: Settings) -> Callable[[Database], Awaitable[DemoCredentials]]:

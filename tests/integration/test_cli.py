@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -88,6 +89,22 @@ async def test_staff_and_terminal_created_on_the_command_line(
     beat = await pos_post(client, terminal, "/v1/pos/heartbeat", {"software_version": "cli"})
     assert beat.status_code == 200, beat.text
     assert beat.json()["store_code"] == "OSA-NAMBA"
+
+    terminal_id = re.search(r"terminal (\S+)", made.stdout)
+    assert terminal_id is not None
+    reissued = tsunagari(settings, "terminal", "reissue", "--terminal", terminal_id.group(1))
+    assert reissued.returncode == 0, reissued.stderr
+    new_secret = re.search(r"secret: (\S+)", reissued.stdout)
+    assert new_secret is not None
+    assert new_secret.group(1) != secret.group(1)
+    old_beat = await pos_post(client, terminal, "/v1/pos/heartbeat", {"software_version": "cli"})
+    assert old_beat.status_code == 401, old_beat.text
+    renewed = TerminalCredentials("", store["id"], key_id.group(1), new_secret.group(1))
+    new_beat = await pos_post(client, renewed, "/v1/pos/heartbeat", {"software_version": "cli"})
+    assert new_beat.status_code == 200, new_beat.text
+    nobody = tsunagari(settings, "terminal", "reissue", "--terminal", str(uuid.uuid4()))
+    assert nobody.returncode == 1
+    assert "terminal_not_found" in nobody.stderr
 
     unknown = tsunagari(settings, "terminal", "create", "--store", "NOPE", "--name", "R")
     assert unknown.returncode == 1
