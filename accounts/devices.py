@@ -63,6 +63,8 @@ async def register_device(
         device = devices[slot]
         device.secret_salt, device.created_at, device.revoked_at = salt, now, None
         device.push_address = device.push_kind = None
+        await uow.session.flush()
+        await _end_logins_of(uow, member_id, slot, now)  # nor its logins, which would refresh into it
     else:
         uow.session.add(MemberDevice(member_id=member_id, slot=slot, secret_salt=salt, created_at=now))
     await uow.session.flush()
@@ -92,15 +94,6 @@ async def revoke_device(uow: UnitOfWork, member_id: uuid.UUID, slot: int, now: d
     """Revoke one of the member's devices, and the login it came with: a lost phone can neither show codes
     nor refresh its session (its last access token lives out its minutes). Revoking it again is harmless
     (a retried request after a lost answer succeeds); DeviceNotFound only for a slot the member never had."""
-    await uow.session.execute(
-        update(RefreshToken)
-        .where(
-            RefreshToken.member_id == member_id,
-            RefreshToken.device_slot == slot,
-            RefreshToken.revoked_at.is_(None),
-        )
-        .values(revoked_at=now)
-    )
     result = await uow.session.execute(
         update(MemberDevice)
         .where(
@@ -111,6 +104,22 @@ async def revoke_device(uow: UnitOfWork, member_id: uuid.UUID, slot: int, now: d
     )
     if result.scalar_one_or_none() is None and await uow.session.get(MemberDevice, (member_id, slot)) is None:
         raise DeviceNotFound()
+    await _end_logins_of(uow, member_id, slot, now)
+
+
+async def _end_logins_of(uow: UnitOfWork, member_id: uuid.UUID, slot: int, now: datetime) -> None:
+    """Revoke the refresh tokens of the logins a device slot had. Run after the device's row is changed,
+    so its lock is held: a statement of its own sees the tokens of any refresh that held the row before
+    (see accounts.sessions.rotate_refresh_token)."""
+    await uow.session.execute(
+        update(RefreshToken)
+        .where(
+            RefreshToken.member_id == member_id,
+            RefreshToken.device_slot == slot,
+            RefreshToken.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
 
 
 async def list_devices(uow: UnitOfWork, member_id: uuid.UUID, current_slot: int | None) -> list[DeviceView]:

@@ -8,10 +8,10 @@ from datetime import timedelta
 
 from sqlalchemy import ColumnElement, select, update
 
-from accounts.errors import RefreshTokenInvalid, RefreshTokenReused
+from accounts.errors import RefreshTokenInvalid, RefreshTokenReused, RefreshTokenRevoked
 from accounts.rules import RefreshVerdict, refresh_verdict
 from accounts.schemas import TokenPair
-from accounts.tables import RefreshToken
+from accounts.tables import MemberDevice, RefreshToken
 from domain.clock import Clock
 from domain.ids import new_id
 from domain.keys import KeyRing
@@ -89,31 +89,60 @@ async def rotate_refresh_token(
 ) -> tuple[TokenOwner, uuid.UUID]:
     """Mark the presented token used and return its owner and family, for the caller to issue the next pair.
 
-    The row lock makes two concurrent refreshes with one token resolve as one rotation and one reuse.
+    The row lock makes two concurrent refreshes with one token resolve as one rotation and one reuse. A
+    member's token is refused once its login's device is gone (revoked, or its slot given to a later
+    login): a refresh hands out the device's code secret. The device's row is locked first, in share
+    mode, as `revoke_device` and `register_device` lock it before they revoke the slot's tokens: a revoke
+    either commits first and is seen here, or waits for this refresh and then revokes the token it issued.
     """
-    row = (
+    digest = refresh_token_digest(refresh_token)
+    owner = (
         await uow.session.execute(
-            select(RefreshToken)
-            .where(RefreshToken.token_digest == refresh_token_digest(refresh_token))
-            .where(RefreshToken.audience == audience)
-            .with_for_update()
+            select(RefreshToken.member_id, RefreshToken.device_slot).where(
+                RefreshToken.token_digest == digest, RefreshToken.audience == audience
+            )
         )
-    ).scalar_one_or_none()
-    if row is None:
+    ).one_or_none()
+    if owner is None:
+        raise RefreshTokenInvalid()
+    member_id, device_slot = owner
+    device_gone = (
+        member_id is not None
+        and device_slot is not None
+        and not await _device_live(uow, member_id, device_slot)
+    )
+    locked = select(RefreshToken).where(RefreshToken.token_digest == digest).with_for_update()
+    row = (await uow.session.execute(locked)).scalar_one_or_none()
+    if row is None:  # deleted meanwhile, with the member's account
         raise RefreshTokenInvalid()
     now = issuer.clock.now()
     verdict = refresh_verdict(
         rotated_at=row.rotated_at, revoked_at=row.revoked_at, expires_at=row.expires_at, now=now
     )
-    if verdict is RefreshVerdict.REUSED:
+    if verdict is RefreshVerdict.REUSED or device_gone:
         family_id = row.family_id
         # The revocation is the point of the answer: it is kept although the request fails.
         uow.keep_on_failure(lambda kept: _revoke(kept, RefreshToken.family_id == family_id, issuer.clock))
+        if device_gone:
+            raise RefreshTokenRevoked(
+                "this login's device was revoked or taken by a later login; log in again"
+            )
         raise RefreshTokenReused()
     row.rotated_at = now
     subject_id = row.member_id if row.member_id is not None else row.staff_id
     assert subject_id is not None  # the one_owner check constraint guarantees an owner
     return TokenOwner(audience, subject_id, row.device_slot), row.family_id
+
+
+async def _device_live(uow: UnitOfWork, member_id: uuid.UUID, slot: int) -> bool:
+    revoked_at = (
+        await uow.session.execute(
+            select(MemberDevice.revoked_at)
+            .where(MemberDevice.member_id == member_id, MemberDevice.slot == slot)
+            .with_for_update(read=True)
+        )
+    ).one_or_none()
+    return revoked_at is not None and revoked_at[0] is None
 
 
 async def revoke_family(uow: UnitOfWork, clock: Clock, owner: TokenOwner, refresh_token: str) -> int | None:

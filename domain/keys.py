@@ -56,11 +56,20 @@ def key_ring_problems(ring: KeyRing) -> list[str]:
     """What is wrong with a configured key ring, in words an operator can act on; empty when it is sound."""
     problems: list[str] = []
     keys = (ring.current, *ring.previous)
-    for key in keys:
-        if _KEY_ID.fullmatch(key.key_id) is None:
-            problems.append(f"key id {key.key_id!r} is not 1-32 characters of A-Z a-z 0-9 _ -")
+    for place, key in enumerate(keys):
+        # A malformed id may be a key pasted in the wrong place: named by its position, never shown.
+        well_formed = _KEY_ID.fullmatch(key.key_id) is not None
+        name = (
+            repr(key.key_id)
+            if well_formed
+            else ("the current key's id" if place == 0 else f"previous key {place}'s id")
+        )
+        if not well_formed:
+            problems.append(
+                f"{name} ({len(key.key_id)} characters) is not 1-32 characters of A-Z a-z 0-9 _ -"
+            )
         if len(key.secret) < MIN_KEY_LENGTH:
-            problems.append(f"key {key.key_id!r} must be at least {MIN_KEY_LENGTH} characters")
+            problems.append(f"key {name} must be at least {MIN_KEY_LENGTH} characters")
     if ring.current.retire_at is not None:
         problems.append("the current key has no retire time")
     if any(key.retire_at is None for key in ring.previous):

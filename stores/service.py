@@ -177,6 +177,9 @@ async def reissue_terminal_secret(
     terminal = await uow.session.get(Terminal, terminal_id, with_for_update=True)
     if terminal is None:
         raise TerminalNotFound()
+    store = await uow.session.get(Store, terminal.store_id)
+    if store is not None and store.archived_at is not None:
+        raise StoreArchived()  # as for creating one: an archived store's registers sign nothing
     secret = _issue_secret(terminal, terminal_key)
     await uow.session.flush()
     return TerminalCredentials(terminal=terminal_view(terminal), key_id=terminal.key_id, secret=secret)

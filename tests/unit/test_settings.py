@@ -79,6 +79,13 @@ def test_previous_keys_come_as_json_with_their_retire_time() -> None:
     assert load_settings(env_for_children(settings)) == settings
 
 
+def test_a_key_pasted_as_an_id_is_refused_without_being_shown() -> None:
+    pasted = "a-real-terminal-key_0123456789abcdefghijklmnopqrstuvwxyz"
+    with pytest.raises(SettingsError, match="current key's id") as refused:
+        load_settings(external(TSUNAGARI_TERMINAL_KEY_ID=pasted))
+    assert pasted not in str(refused.value)
+
+
 @pytest.mark.parametrize(
     ("extra", "problem"),
     [
