@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from geopy.distance import geodesic
 
-from bench.harness import bench_settings, copy_members, fresh_database, running_server
+from bench.harness import bench_settings, copy_members, fresh_database, request_line, running_server
 from bench.register_load import wrk
 from domain.ids import new_id
 from domain.tokens import Audience, issue_access_token
@@ -118,7 +118,7 @@ async def main() -> None:
             lat, lon = rng.uniform(31, 44), rng.uniform(130, 145)
         lat, lon = lat + rng.gauss(0, 0.01), lon + rng.gauss(0, 0.01)
         path = f"/v1/app/stores/nearby?lat={lat:.6f}&lon={lon:.6f}&limit=10"
-        return f"GET\t{path}\t-\t-\t-\t-\t{tokens[n % len(tokens)]}\t-"
+        return request_line("GET", path, token=tokens[n % len(tokens)])
 
     with running_server(settings) as base:
         for concurrency in (16, 64):
@@ -150,7 +150,9 @@ async def main() -> None:
                     },
                     separators=(",", ":"),
                 )
-                lines.append(f"POST\t/v1/app/check-ins\t-\t-\t-\tgeo-{n:08d}\t{tokens[n]}\t{body}")
+                lines.append(
+                    request_line("POST", "/v1/app/check-ins", key=f"geo-{n:08d}", token=tokens[n], body=body)
+                )
             used += len(lines)
             print(f"POST /v1/app/check-ins, {concurrency} clients (wrk):")
             print(wrk(base, "/v1/app/check-ins", concurrency, args.seconds, lines))

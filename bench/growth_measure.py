@@ -19,11 +19,11 @@ import msgspec
 from bench.growth_data import Readers, Size
 from bench.growth_noise import MachineUse, machine_use
 from bench.harness import (
-    ABSENT,
     CpuUse,
     WrkResult,
     cpu_use,
     database_url,
+    request_line,
     running_server_process,
     send_line_checked,
     wrk_output,
@@ -109,7 +109,7 @@ def _timeline(name: str, members: list[uuid.UUID], settings: Settings) -> HotPat
         name,
         PATH_LABELS[name],
         TIMELINE,
-        lambda n, tag, at: "\t".join(["GET", TIMELINE, *[ABSENT] * 4, tokens[n % len(tokens)], ABSENT]),
+        lambda n, tag, at: request_line("GET", TIMELINE, token=tokens[n % len(tokens)]),
         lambda n: {},
         len(tokens),
         single_use=False,

@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -34,6 +34,7 @@ import httpx
 from commands.migrate import upgrade
 from domain.ids import new_id
 from infra.settings import Settings, env_for_children, load_settings
+from stores.pos_signature import canonical_request, sign
 
 SERVER_URL = os.environ.get("TSUNAGARI_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("TSUNAGARI_BENCH_REDIS", "redis://127.0.0.1:6379/0")
@@ -116,6 +117,8 @@ def bench_settings(database_url: str, workers: int) -> Settings:
         redis_key_prefix=f"bench-{secrets.token_hex(4)}:",
         database_pool_size=20,
         database_read_pool_size=10,
+        # Every benchmark request is signed with a nonce, as registers of this release sign.
+        pos_require_nonce=True,
     )
 
 
@@ -406,6 +409,53 @@ class WrkResult:
 
 
 ABSENT = "-"  # an empty field of a request line
+# The fields of a request line (tab-separated), in wrk/replay.lua's order.
+LINE_FIELDS = (
+    "method",
+    "path",
+    "key id",
+    "timestamp",
+    "nonce",
+    "signature",
+    "Idempotency-Key",
+    "token",
+    "body",
+)
+# The signature fields, in that order.
+POS_SIGNATURE_HEADERS = ("Tsunagari-Key-Id", "Tsunagari-Timestamp", "Tsunagari-Nonce", "Tsunagari-Signature")
+
+
+def signed_pos_headers(
+    key_id: str, secret: str, method: str, path: str, body: bytes, at: datetime
+) -> dict[str, str]:
+    """A register's signature headers as docs/pos-integration.md says, with a fresh nonce (single-use)."""
+    stamp = str(int(at.timestamp()))
+    nonce = uuid.uuid4().hex
+    return {
+        "Tsunagari-Key-Id": key_id,
+        "Tsunagari-Timestamp": stamp,
+        "Tsunagari-Nonce": nonce,
+        "Tsunagari-Signature": sign(secret, canonical_request(method, path, stamp, body, nonce)),
+    }
+
+
+def request_line(
+    method: str,
+    path: str,
+    *,
+    terminal: tuple[str, str] | None = None,
+    key: str = ABSENT,
+    token: str = ABSENT,
+    body: str = ABSENT,
+    at: datetime | None = None,
+) -> str:
+    """One request line; a POS request is signed by `terminal` (key id, secret) as at `at` (default now)."""
+    signed = [ABSENT] * 4
+    if terminal is not None:
+        raw = b"" if body == ABSENT else body.encode()
+        headers = signed_pos_headers(*terminal, method, path, raw, at or datetime.now(UTC))
+        signed = [headers[name] for name in POS_SIGNATURE_HEADERS]
+    return "\t".join([method, path, *signed, key, token, body])
 
 
 async def send_line_checked(client: httpx.AsyncClient, line: str, label: str) -> None:
@@ -418,12 +468,13 @@ async def send_line_checked(client: httpx.AsyncClient, line: str, label: str) ->
 
 async def send_line(client: httpx.AsyncClient, line: str) -> httpx.Response:
     """Send one request line as wrk/replay.lua would (same fields, same headers)."""
-    method, path, key_id, stamp, signature, key, token, body = line.split("\t")
+    fields = line.split("\t")
+    if len(fields) != len(LINE_FIELDS):
+        raise ValueError(f"a request line has {len(LINE_FIELDS)} fields, not {len(fields)}")
+    method, path, *signed, key, token, body = fields
     headers = {"Content-Type": "application/json"}
-    if key_id != ABSENT:
-        headers["Tsunagari-Key-Id"] = key_id
-        headers["Tsunagari-Timestamp"] = stamp
-        headers["Tsunagari-Signature"] = signature
+    if signed[0] != ABSENT:
+        headers |= dict(zip(POS_SIGNATURE_HEADERS, signed, strict=True))
     if key != ABSENT:
         headers["Idempotency-Key"] = key
     if token != ABSENT:

@@ -18,13 +18,12 @@ from datetime import UTC, datetime
 
 from geopy.distance import geodesic
 
-from bench.harness import ABSENT
+from bench.harness import ABSENT, request_line
 from bench.hot_path_data import REDEEM_SLOTS, STORES_WITH_TERMINALS, PosTerminal, World
 from bench.register_load import sale_body
 from bench.timeline_load import EVENTS_PER_BATCH
 from infra.locks import lock_key
 from points.member_codes import member_code
-from stores.pos_signature import canonical_request, sign
 
 CAPTURE_TAG = "sbscap"  # in the captured request's unique keys; the replay varies whatever contains it
 # Sent just before the captured request 0, and by the same terminal (see shopper_terminal), so that the
@@ -56,12 +55,8 @@ def _line(
 ) -> str:
     """One request in wrk/replay.lua's format; POS requests are signed now."""
     raw = ABSENT if body is None else json.dumps(body, separators=(",", ":"))
-    signed = [ABSENT, ABSENT, ABSENT]
-    if terminal is not None:
-        stamp = str(int(datetime.now(UTC).timestamp()))
-        signature = sign(terminal.secret, canonical_request(method, path, stamp, raw.encode()))
-        signed = [terminal.key_id, stamp, signature]
-    return "\t".join([method, path, *signed, key, token, raw])
+    signer = None if terminal is None else (terminal.key_id, terminal.secret)
+    return request_line(method, path, terminal=signer, key=key, token=token, body=raw)
 
 
 def _pos_identities(terminal: PosTerminal, **more: str) -> dict[str, str]:

@@ -26,7 +26,16 @@ from sqlalchemy import insert
 from accounts.device_secrets import device_code_secret, new_device_salt
 from accounts.rules import new_card_number
 from accounts.tables import Member, MemberDevice
-from bench.harness import LoadResult, bench_settings, fresh_database, run_load, running_server, wrk_output
+from bench.harness import (
+    LoadResult,
+    bench_settings,
+    fresh_database,
+    request_line,
+    run_load,
+    running_server,
+    signed_pos_headers,
+    wrk_output,
+)
 from domain.clock import Clock, SystemClock
 from domain.ids import new_id
 from domain.keys import SigningKey
@@ -34,7 +43,6 @@ from domain.tokens import Audience, issue_access_token
 from infra.db import Database, UnitOfWork, create_engine
 from infra.settings import Settings
 from points.member_codes import member_code
-from stores.pos_signature import canonical_request, sign
 from stores.schemas import StoreDraft, TerminalDraft
 from stores.service import create_store, create_terminal
 
@@ -177,14 +185,9 @@ async def main() -> None:
                 ]
                 body["member_code"] = member_code(shopper.card, 0, shopper.device_secrets[0], now)
             raw = json.dumps(body).encode()
-            stamp = str(int(now.timestamp()))
             headers = {
-                "Tsunagari-Key-Id": key_id,
-                "Tsunagari-Timestamp": stamp,
+                **signed_pos_headers(key_id, secret, "POST", "/v1/pos/purchases", raw, now),
                 "Content-Type": "application/json",
-                "Tsunagari-Signature": sign(
-                    secret, canonical_request("POST", "/v1/pos/purchases", stamp, raw)
-                ),
                 "Idempotency-Key": f"bench-{run_id}-{concurrency}-{n}",
             }
             return await client.post("/v1/pos/purchases", content=raw, headers=headers)
@@ -243,7 +246,6 @@ def purchase_lines(
     """Pre-signed purchases; two in three carry a member (static card number, see above)."""
     rng = random.Random(concurrency)
     now = datetime.now(UTC)
-    stamp = str(int(now.timestamp()))
     lines = []
     for n in range(count):
         key_id, secret = terminals[n % concurrency]
@@ -251,9 +253,15 @@ def purchase_lines(
         if n % 3:
             body["member_code"] = shoppers[rng.randrange(len(shoppers))].card
         raw = json.dumps(body, separators=(",", ":"))
-        signature = sign(secret, canonical_request("POST", "/v1/pos/purchases", stamp, raw.encode()))
         lines.append(
-            "\t".join(["POST", "/v1/pos/purchases", key_id, stamp, signature, f"wrk-{tag}-{n:06d}", "-", raw])
+            request_line(
+                "POST",
+                "/v1/pos/purchases",
+                terminal=(key_id, secret),
+                key=f"wrk-{tag}-{n:06d}",
+                body=raw,
+                at=now,
+            )
         )
     return lines
 
@@ -278,7 +286,7 @@ async def with_wrk(
             lines = purchase_lines(terminals, shoppers, concurrency, count, f"{concurrency}")
             print(f"POST /v1/pos/purchases, {concurrency} terminals (wrk, {seconds}s):")
             print(wrk(base, "/v1/pos/purchases", concurrency, seconds, lines))
-        reads = [f"GET\t/v1/app/points\t-\t-\t-\t-\t{token}\t-" for token in tokens]
+        reads = [request_line("GET", "/v1/app/points", token=token) for token in tokens]
         for concurrency in (16, 64):
             print(f"GET /v1/app/points, {concurrency} clients (wrk, {seconds}s):")
             print(wrk(base, "/v1/app/points", concurrency, seconds, reads * 20))

@@ -177,15 +177,12 @@ async def _answer(tally: Tally, kind: str, send: Callable[[], Awaitable[httpx.Re
             continue
         code = answer.json().get("code") if answer.status_code >= 400 else None
         retry = answer.status_code in RETRIED_STATUS or code == "request_in_progress"
-        # A retry signed in the same second as the attempt before it has its signature (the benchmark's
-        # lines are signed without a nonce): the next second's is new.
-        replayed = code == "pos_request_replayed"
-        if not (retry or replayed):
+        if not retry:
             if 400 <= answer.status_code < 500:
                 tally.refusals[(kind, str(code))] += 1
             return answer.status_code
         tally.retries[kind] += 1
-        await asyncio.sleep(1.0 if replayed else 0.2)
+        await asyncio.sleep(0.2)
     return 0
 
 

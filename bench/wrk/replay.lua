@@ -1,5 +1,6 @@
 -- Sends pre-signed requests from the file named by REQUESTS, one line each, tab-separated:
--- method, path, key id, timestamp, signature, Idempotency-Key, bearer token, body ("-" when absent).
+-- method, path, key id, timestamp, nonce, signature, Idempotency-Key, bearer token, body ("-" when absent;
+-- bench/harness.py LINE_FIELDS).
 -- Thread n of THREADS sends lines n, n+THREADS, ... so no request is sent twice: POS signatures and
 -- Idempotency-Keys are single-use, and a repeat would measure the replay guard instead of the work.
 local counter = 0
@@ -36,11 +37,12 @@ function request()
   if f[3] ~= "-" then
     headers["Tsunagari-Key-Id"] = f[3]
     headers["Tsunagari-Timestamp"] = f[4]
-    headers["Tsunagari-Signature"] = f[5]
+    headers["Tsunagari-Nonce"] = f[5]
+    headers["Tsunagari-Signature"] = f[6]
   end
-  if f[6] ~= "-" then headers["Idempotency-Key"] = f[6] end
-  if f[7] ~= "-" then headers["Authorization"] = "Bearer " .. f[7] end
+  if f[7] ~= "-" then headers["Idempotency-Key"] = f[7] end
+  if f[8] ~= "-" then headers["Authorization"] = "Bearer " .. f[8] end
   local body = nil
-  if f[8] ~= "-" then body = f[8] end
+  if f[9] ~= "-" then body = f[9] end
   return wrk.format(f[1], f[2], headers, body)
 end
