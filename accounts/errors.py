@@ -85,6 +85,11 @@ class StaffDisabled(Unauthenticated):
     title = "This staff account is disabled"
 
 
+class StaffNotFound(NotFound):
+    code = "staff_not_found"
+    title = "No such staff account"
+
+
 class StaffExists(Conflict):
     code = "staff_exists"
     title = "A staff account with this email already exists"

@@ -62,15 +62,15 @@ async def log_in(
 
 async def refresh(uow: UnitOfWork, issuer: TokenIssuer, refresh_token: str) -> TokenPair:
     owner, family_id = await rotate_refresh_token(uow, issuer, Audience.STAFF, refresh_token)
-    staff = await _enabled_staff(uow, owner.subject_id)
+    staff = await enabled_staff(uow, owner.subject_id)
     return await issue_token_pair(uow, issuer, owner, role=staff.role.value, family_id=family_id)
 
 
 async def profile(uow: UnitOfWork, staff_id: uuid.UUID) -> StaffProfile:
-    return profile_of(await _enabled_staff(uow, staff_id))
+    return profile_of(await enabled_staff(uow, staff_id))
 
 
-async def _enabled_staff(uow: UnitOfWork, staff_id: uuid.UUID) -> Staff:
+async def enabled_staff(uow: UnitOfWork, staff_id: uuid.UUID) -> Staff:
     staff = await uow.session.get(Staff, staff_id)
     if staff is None or staff.disabled_at is not None:
         raise StaffDisabled()

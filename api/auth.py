@@ -12,6 +12,7 @@ from litestar.di import NamedDependency, Provide
 
 from accounts.errors import AccessTokenExpired, AccessTokenInvalid, StaffRoleRequired
 from accounts.rules import StaffRole
+from accounts.staff import enabled_staff
 from api.services import Uow, services_of
 from api.transactions import request_unit_of_work
 from domain.tokens import AccessClaims, Audience, TokenExpired, TokenInvalid, read_access_token
@@ -52,12 +53,12 @@ def provide_member(request: Request[Any, Any, Any], state: State) -> MemberPrinc
     return MemberPrincipal(claims.subject_id, claims.device_slot)
 
 
-def provide_staff(request: Request[Any, Any, Any], state: State) -> StaffPrincipal:
+async def provide_staff(request: Request[Any, Any, Any], state: State, uow: Uow) -> StaffPrincipal:
+    """The account as it stands, not as the token says: disabling or demoting it takes effect on the
+    next request, not when its access token expires."""
     claims = _claims(request, state, Audience.STAFF)
-    try:
-        return StaffPrincipal(claims.subject_id, StaffRole(claims.role or ""))
-    except ValueError as error:
-        raise AccessTokenInvalid() from error
+    staff = await enabled_staff(uow, claims.subject_id)
+    return StaffPrincipal(staff.id, staff.role)
 
 
 def provide_admin(staff: NamedDependency[StaffPrincipal]) -> StaffPrincipal:
@@ -90,7 +91,7 @@ async def authenticate(request: Request[Any, Any, Any]) -> None:
             if scheme == "member":
                 provide_member(request, state)
             elif scheme == "staff":
-                staff = provide_staff(request, state)
+                staff = await provide_staff(request, state, request_unit_of_work(request))
                 if "admin" in request.route_handler.resolve_dependencies():
                     provide_admin(staff)
             elif scheme == "pos_signature":
@@ -103,6 +104,6 @@ Admin = NamedDependency[StaffPrincipal]
 Terminal = NamedDependency[AuthenticatedTerminal]
 
 MEMBER = {"member": Provide(provide_member, sync_to_thread=False)}
-STAFF = {"staff": Provide(provide_staff, sync_to_thread=False)}
+STAFF = {"staff": Provide(provide_staff)}
 ADMIN = {**STAFF, "admin": Provide(provide_admin, sync_to_thread=False)}
 TERMINAL = {"terminal": Provide(provide_terminal)}

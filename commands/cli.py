@@ -80,6 +80,17 @@ def _parser() -> argparse.ArgumentParser:
         "--role", choices=[role.value for role in StaffRole], default=StaffRole.MARKETER.value
     )
     staff_create.set_defaults(run=_staff_create)
+    for action, enabled, summary in (
+        ("disable", False, "refuse the account at once: its tokens, refresh tokens and console sessions end"),
+        ("enable", True, "let a disabled account log in again (its old sessions stay ended)"),
+    ):
+        staff_switch = staff.add_parser(action, help=summary)
+        staff_switch.add_argument("--email", required=True)
+        staff_switch.set_defaults(run=_staff_set_enabled, enabled=enabled)
+    staff_role = staff.add_parser("role", help="change an account's role; it applies from its next request")
+    staff_role.add_argument("--email", required=True)
+    staff_role.add_argument("--role", required=True, choices=[role.value for role in StaffRole])
+    staff_role.set_defaults(run=_staff_set_role)
 
     terminal = commands.add_parser("terminal", help="POS terminals").add_subparsers(
         required=True, metavar="ACTION"
@@ -208,6 +219,29 @@ def _staff_create(args: argparse.Namespace, settings: Settings) -> int:
         return f"created {staff.role} {staff.email} ({staff.id})"
 
     return run_reporting_errors(settings, create)
+
+
+def _staff_set_enabled(args: argparse.Namespace, settings: Settings) -> int:
+    from accounts.staff_access import set_staff_enabled
+
+    async def switch(db: Database) -> str:
+        async with db.unit_of_work() as uow:
+            staff = await set_staff_enabled(uow, SystemClock(), args.email, args.enabled)
+        state = "enabled" if args.enabled else "disabled; its sessions ended"
+        return f"{staff.role} {staff.email} ({staff.id}) {state}"
+
+    return run_reporting_errors(settings, switch)
+
+
+def _staff_set_role(args: argparse.Namespace, settings: Settings) -> int:
+    from accounts.staff_access import set_staff_role
+
+    async def change(db: Database) -> str:
+        async with db.unit_of_work() as uow:
+            staff = await set_staff_role(uow, args.email, StaffRole(args.role))
+        return f"{staff.email} ({staff.id}) is now {staff.role}"
+
+    return run_reporting_errors(settings, change)
 
 
 def _terminal_create(args: argparse.Namespace, settings: Settings) -> int:

@@ -14,12 +14,14 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from accounts.rules import StaffRole
 from accounts.staff import create_staff
+from accounts.tables import ConsoleSession
 from commands.worker import JOBS, Job, WorkerContext, run_job
 from domain.clock import SettableClock
+from domain.tokens import new_refresh_token, refresh_token_digest
 from infra.db import Database
 from infra.settings import Settings, env_for_children
 from offers.program import OfferProgram
@@ -34,6 +36,7 @@ from tests.integration.factories import (
     create_store,
     pos_post,
     sign_up,
+    store_draft,
     unique_email,
 )
 from tests.integration.register import pos, register, sale, shopper
@@ -111,6 +114,60 @@ async def test_staff_and_terminal_created_on_the_command_line(
     assert "store_not_found" in unknown.stderr
     listed = await client.get(f"/v1/console/stores/{store['id']}/terminals", headers=bearer(login.json()))
     assert [t["name"] for t in listed.json()["items"]] == ["Register 9"]
+
+
+async def test_staff_demoted_disabled_and_enabled_on_the_command_line(
+    client: httpx.AsyncClient, settings: Settings, db: Database, clock: SettableClock
+) -> None:
+    email = unique_email("admin")
+    async with db.unit_of_work() as uow:
+        staff = await create_staff(uow, clock, email, PASSWORD, "Ops", StaffRole.ADMIN)
+        uow.session.add(
+            ConsoleSession(
+                staff_id=staff.id,
+                token_digest=refresh_token_digest(new_refresh_token()),
+                created_at=clock.now(),
+                expires_at=clock.now() + timedelta(hours=1),
+            )
+        )
+    login = (await client.post("/v1/console/sessions", json={"email": email, "password": PASSWORD})).json()
+
+    demoted = tsunagari(settings, "staff", "role", "--email", email.upper(), "--role", "marketer")
+    assert demoted.returncode == 0, demoted.stderr
+    # The access token issued to an admin says "admin" still; the account is what counts.
+    as_admin = await client.post("/v1/console/stores", json=store_draft(), headers=bearer(login))
+    assert as_admin.status_code == 403, as_admin.text
+    assert as_admin.json()["code"] == "staff_role_required"
+    assert (await client.get("/v1/console/stores", headers=bearer(login))).status_code == 200
+
+    disabled = tsunagari(settings, "staff", "disable", "--email", email)
+    assert disabled.returncode == 0, disabled.stderr
+    refused = await client.get("/v1/console/stores", headers=bearer(login))
+    assert refused.status_code == 401
+    assert refused.json()["code"] == "staff_disabled"
+    async with db.unit_of_work() as uow:
+        open_sessions = await uow.session.scalar(
+            select(func.count())
+            .select_from(ConsoleSession)
+            .where(ConsoleSession.staff_id == staff.id, ConsoleSession.ended_at.is_(None))
+        )
+    assert open_sessions == 0
+
+    enabled = tsunagari(settings, "staff", "enable", "--email", email)
+    assert enabled.returncode == 0, enabled.stderr
+    # Enabled again, the account starts afresh: what was issued before the disable stays dead.
+    old_refresh = await client.post(
+        "/v1/console/sessions/refresh", json={"refresh_token": login["tokens"]["refresh_token"]}
+    )
+    assert old_refresh.status_code == 401
+    assert old_refresh.json()["code"] == "refresh_token_revoked"
+    again = await client.post("/v1/console/sessions", json={"email": email, "password": PASSWORD})
+    assert again.status_code == 200, again.text
+    assert again.json()["staff"]["role"] == "marketer"
+
+    nobody = tsunagari(settings, "staff", "disable", "--email", unique_email("nobody"))
+    assert nobody.returncode == 1
+    assert "staff_not_found" in nobody.stderr
 
 
 def test_demo_refuses_a_configured_database_without_force(settings: Settings) -> None:

@@ -1,7 +1,8 @@
 """OWASP API2:2023 Broken authentication: on every operation that takes a bearer token, a token that is
 expired, tampered with, unsigned, signed with another key or carried elsewhere than the Authorization
 header is refused, and writes nothing; refresh tokens work once, for their own surface, and not for a
-disabled staff account; a demoted admin's next token is a marketer's.
+disabled staff account; a disabled account's access token is refused and a demoted admin's loses the admin's
+actions at once, before it expires; a demoted admin's next token is a marketer's.
 
 Proved elsewhere and not repeated: member refresh-token reuse revoking the family, concurrent refreshes,
 expired refresh tokens, logout (test_member_accounts.py); a member refresh token refused by the console
@@ -10,9 +11,6 @@ expired refresh tokens, logout (test_member_accounts.py); a member refresh token
 disabling and a working day (test_console_attacks.py); POS signatures: wrong secret, stale or future time,
 replays, nonces, downgrades, disabled terminals (test_pos_signatures.py); login limits
 (test_owasp_unrestricted_resource_consumption.py).
-
-Known and bounded, not refused: an access token of a staff account disabled or demoted after it was issued
-works until it expires (`TSUNAGARI_ACCESS_TOKEN_TTL_S`, 15 minutes by default); its refresh does not.
 """
 
 from __future__ import annotations
@@ -34,7 +32,7 @@ from domain.clock import SettableClock
 from infra.db import Database
 from infra.settings import Settings
 from tests.integration.db_fingerprint import assert_nothing_written, fingerprint
-from tests.integration.factories import store_draft
+from tests.integration.factories import bearer, store_draft
 from tests.integration.owasp_support import (
     World,
     described_operations,
@@ -226,6 +224,8 @@ async def test_a_staff_refresh_token_refuses_the_app_and_a_disabled_account(
         "/v1/console/sessions/refresh", json={"refresh_token": staff["tokens"]["refresh_token"]}
     )
     assert_problem(refused, 401, "staff_disabled")
+    still_valid = await client.get("/v1/console/stores", headers=bearer(staff))
+    assert_problem(still_valid, 401, "staff_disabled")
 
 
 async def test_a_demoted_admins_next_token_carries_the_new_role(
@@ -236,6 +236,8 @@ async def test_a_demoted_admins_next_token_carries_the_new_role(
         await uow.session.execute(
             update(Staff).where(Staff.id == uuid.UUID(admin["staff"]["id"])).values(role=StaffRole.MARKETER)
         )
+    issued_to_an_admin = await client.post("/v1/console/stores", json=store_draft(), headers=bearer(admin))
+    assert_problem(issued_to_an_admin, 403, "staff_role_required")
     refreshed = await client.post(
         "/v1/console/sessions/refresh", json={"refresh_token": admin["tokens"]["refresh_token"]}
     )
