@@ -90,6 +90,11 @@ class StaffNotFound(NotFound):
     title = "No such staff account"
 
 
+class LastAdmin(Conflict):
+    code = "last_admin"
+    title = "The last enabled admin cannot be disabled or demoted"
+
+
 class StaffExists(Conflict):
     code = "staff_exists"
     title = "A staff account with this email already exists"

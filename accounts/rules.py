@@ -10,7 +10,7 @@ import unicodedata
 from datetime import datetime
 from enum import StrEnum
 
-from accounts.errors import InvalidEmail, RefreshTokenExpired, RefreshTokenRevoked, WeakPassword
+from accounts.errors import InvalidEmail, LastAdmin, RefreshTokenExpired, RefreshTokenRevoked, WeakPassword
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 256
@@ -30,6 +30,13 @@ def normalised_email(email: str) -> str:
     if not local or "." not in domain or domain.startswith(".") or domain.endswith(".") or " " in candidate:
         raise InvalidEmail(f"{email!r} is not an email address")
     return candidate
+
+
+def check_an_admin_remains(other_enabled_admins: int) -> None:
+    """Stores, terminals and fraud review are an admin's: taking the last admin away would leave the
+    console without anyone to run them (an operator can still create one on the command line)."""
+    if other_enabled_admins < 1:
+        raise LastAdmin("this is the last enabled admin; make another admin first")
 
 
 def check_password_policy(password: str, email: str) -> None:

@@ -82,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     staff_create.set_defaults(run=_staff_create)
     for action, enabled, summary in (
         ("disable", False, "refuse the account at once: its tokens, refresh tokens and console sessions end"),
-        ("enable", True, "let a disabled account log in again (its old sessions stay ended)"),
+        ("enable", True, "let a disabled account log in again; what it was issued before stays ended"),
     ):
         staff_switch = staff.add_parser(action, help=summary)
         staff_switch.add_argument("--email", required=True)

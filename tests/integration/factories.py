@@ -6,14 +6,17 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
 
 from accounts.rules import StaffRole
+from accounts.sessions import TokenIssuer
 from accounts.staff import create_staff
 from domain.clock import Clock
 from infra.db import Database
+from infra.settings import Settings
 from stores.pos_signature import canonical_request, sign
 
 PASSWORD = "correct horse battery"
@@ -21,6 +24,17 @@ PASSWORD = "correct horse battery"
 
 def unique_email(label: str = "member") -> str:
     return f"{label}-{secrets.token_hex(6)}@example.jp"
+
+
+def token_issuer(settings: Settings, clock: Clock) -> TokenIssuer:
+    """The server's issuer, for tokens a test issues where a racing login or refresh would have."""
+    return TokenIssuer(
+        signing_keys=settings.key_ring("jwt_signing_key"),
+        code_signing_keys=settings.key_ring("code_signing_key"),
+        access_ttl=timedelta(minutes=15),
+        refresh_ttl=timedelta(days=30),
+        clock=clock,
+    )
 
 
 async def sign_up(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:

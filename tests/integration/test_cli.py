@@ -17,11 +17,12 @@ import msgspec
 from sqlalchemy import func, select
 
 from accounts.rules import StaffRole
+from accounts.sessions import TokenOwner, issue_token_pair
 from accounts.staff import create_staff
 from accounts.tables import ConsoleSession
 from commands.worker import JOBS, Job, WorkerContext, run_job
 from domain.clock import SettableClock
-from domain.tokens import new_refresh_token, refresh_token_digest
+from domain.tokens import Audience, new_refresh_token, refresh_token_digest
 from infra.db import Database
 from infra.settings import Settings, env_for_children
 from offers.program import OfferProgram
@@ -37,6 +38,7 @@ from tests.integration.factories import (
     pos_post,
     sign_up,
     store_draft,
+    token_issuer,
     unique_email,
 )
 from tests.integration.register import pos, register, sale, shopper
@@ -121,6 +123,7 @@ async def test_staff_demoted_disabled_and_enabled_on_the_command_line(
 ) -> None:
     email = unique_email("admin")
     async with db.unit_of_work() as uow:
+        await create_staff(uow, clock, unique_email("admin"), PASSWORD, "Another", StaffRole.ADMIN)
         staff = await create_staff(uow, clock, email, PASSWORD, "Ops", StaffRole.ADMIN)
         uow.session.add(
             ConsoleSession(
@@ -152,18 +155,31 @@ async def test_staff_demoted_disabled_and_enabled_on_the_command_line(
             .where(ConsoleSession.staff_id == staff.id, ConsoleSession.ended_at.is_(None))
         )
     assert open_sessions == 0
+    # A refresh that was under way when the disable committed: its token is refused while disabled...
+    async with db.unit_of_work() as uow:
+        owner = TokenOwner(Audience.STAFF, staff.id)
+        racing = await issue_token_pair(uow, token_issuer(settings, clock), owner, role="marketer")
+    refused_while_disabled = await client.post(
+        "/v1/console/sessions/refresh", json={"refresh_token": racing.refresh_token}
+    )
+    assert refused_while_disabled.json()["code"] == "staff_disabled"
 
     enabled = tsunagari(settings, "staff", "enable", "--email", email)
     assert enabled.returncode == 0, enabled.stderr
-    # Enabled again, the account starts afresh: what was issued before the disable stays dead.
-    old_refresh = await client.post(
-        "/v1/console/sessions/refresh", json={"refresh_token": login["tokens"]["refresh_token"]}
-    )
-    assert old_refresh.status_code == 401
-    assert old_refresh.json()["code"] == "refresh_token_revoked"
+    # ...and does not come back with the account, which starts afresh.
+    for issued_before in (login["tokens"]["refresh_token"], racing.refresh_token):
+        old_refresh = await client.post("/v1/console/sessions/refresh", json={"refresh_token": issued_before})
+        assert old_refresh.status_code == 401
+        assert old_refresh.json()["code"] == "refresh_token_revoked"
     again = await client.post("/v1/console/sessions", json={"email": email, "password": PASSWORD})
     assert again.status_code == 200, again.text
     assert again.json()["staff"]["role"] == "marketer"
+    # Enabling an enabled account changes nothing: nobody is logged out by mistake.
+    assert tsunagari(settings, "staff", "enable", "--email", email).returncode == 0
+    kept = await client.post(
+        "/v1/console/sessions/refresh", json={"refresh_token": again.json()["tokens"]["refresh_token"]}
+    )
+    assert kept.status_code == 200, kept.text
 
     nobody = tsunagari(settings, "staff", "disable", "--email", unique_email("nobody"))
     assert nobody.returncode == 1

@@ -15,12 +15,11 @@ from sqlalchemy import insert, update
 from accounts import members
 from accounts.device_secrets import MAX_DEVICE_SLOT
 from accounts.devices import revoke_device
-from accounts.sessions import TokenIssuer
 from accounts.tables import MemberDevice
 from domain.clock import SettableClock
 from infra.db import Database
 from infra.settings import Settings
-from tests.integration.factories import PASSWORD, sign_up
+from tests.integration.factories import PASSWORD, sign_up, token_issuer
 from tests.integration.problems import assert_problem
 
 
@@ -94,13 +93,7 @@ async def test_a_refresh_racing_a_revoke_of_its_device_leaves_no_session(
     the refresh issued; that token is refused at its own refresh."""
     phone = await sign_up(client)
     other_phone = await log_in(client, phone)
-    issuer = TokenIssuer(
-        signing_keys=settings.key_ring("jwt_signing_key"),
-        code_signing_keys=settings.key_ring("code_signing_key"),
-        access_ttl=timedelta(minutes=15),
-        refresh_ttl=timedelta(days=30),
-        clock=clock,
-    )
+    issuer = token_issuer(settings, clock)
     revoked = asyncio.Event()
 
     async def revoke_from_the_other_phone() -> None:
