@@ -7,6 +7,7 @@ at once, because every request checks the account.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -57,6 +58,14 @@ async def console_staff(uow: UnitOfWork, token: str, now: datetime) -> StaffProf
     if staff is None:
         raise ConsoleSessionInvalid()
     return profile_of(staff)
+
+
+async def end_console_sessions_of(uow: UnitOfWork, staff_id: uuid.UUID, now: datetime) -> None:
+    await uow.session.execute(
+        update(ConsoleSession)
+        .where(ConsoleSession.staff_id == staff_id, ConsoleSession.ended_at.is_(None))
+        .values(ended_at=now)
+    )
 
 
 async def end_console_session(uow: UnitOfWork, token: str, now: datetime) -> None:

@@ -14,14 +14,15 @@ cannot deadlock.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
+from accounts.console_sessions import end_console_sessions_of
 from accounts.errors import StaffNotFound
 from accounts.rules import StaffRole, check_an_admin_remains, normalised_email
 from accounts.schemas import StaffProfile
 from accounts.sessions import TokenOwner, revoke_all_of
 from accounts.staff import profile_of
-from accounts.tables import ConsoleSession, Staff
+from accounts.tables import Staff
 from domain.clock import Clock
 from domain.tokens import Audience
 from infra.db import UnitOfWork
@@ -35,11 +36,7 @@ async def set_staff_enabled(uow: UnitOfWork, clock: Clock, email: str, enabled: 
         check_an_admin_remains(await _other_enabled_admins(uow, staff))
     staff.disabled_at = None if enabled else clock.now()
     await revoke_all_of(uow, clock, TokenOwner(Audience.STAFF, staff.id))
-    await uow.session.execute(
-        update(ConsoleSession)
-        .where(ConsoleSession.staff_id == staff.id, ConsoleSession.ended_at.is_(None))
-        .values(ended_at=clock.now())
-    )
+    await end_console_sessions_of(uow, staff.id, clock.now())
     return profile_of(staff)
 
 

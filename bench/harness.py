@@ -34,7 +34,13 @@ import httpx
 from commands.migrate import upgrade
 from domain.ids import new_id
 from infra.settings import Settings, env_for_children, load_settings
-from stores.pos_signature import canonical_request, sign
+from stores.pos_signature import (
+    KEY_ID_HEADER,
+    NONCE_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    signature_headers,
+)
 
 SERVER_URL = os.environ.get("TSUNAGARI_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("TSUNAGARI_BENCH_REDIS", "redis://127.0.0.1:6379/0")
@@ -422,21 +428,16 @@ LINE_FIELDS = (
     "body",
 )
 # The signature fields, in that order.
-POS_SIGNATURE_HEADERS = ("Tsunagari-Key-Id", "Tsunagari-Timestamp", "Tsunagari-Nonce", "Tsunagari-Signature")
+POS_SIGNATURE_HEADERS = tuple(
+    name.title() for name in (KEY_ID_HEADER, TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER)
+)
 
 
 def signed_pos_headers(
     key_id: str, secret: str, method: str, path: str, body: bytes, at: datetime
 ) -> dict[str, str]:
-    """A register's signature headers as docs/pos-integration.md says, with a fresh nonce (single-use)."""
-    stamp = str(int(at.timestamp()))
-    nonce = uuid.uuid4().hex
-    return {
-        "Tsunagari-Key-Id": key_id,
-        "Tsunagari-Timestamp": stamp,
-        "Tsunagari-Nonce": nonce,
-        "Tsunagari-Signature": sign(secret, canonical_request(method, path, stamp, body, nonce)),
-    }
+    """A register's signature headers, with a fresh nonce (single-use)."""
+    return signature_headers(key_id, secret, method, path, body, str(int(at.timestamp())), uuid.uuid4().hex)
 
 
 def request_line(

@@ -70,6 +70,28 @@ def sign(secret: str, canonical: bytes) -> str:
     return hmac.new(secret.encode(), canonical, "sha256").hexdigest()
 
 
+def signature_headers(
+    key_id: str,
+    secret: str,
+    method: str,
+    path_with_query: str,
+    body: bytes,
+    timestamp: str,
+    nonce: str | None,
+) -> dict[str, str]:
+    """A request's signature headers as a register sends them (docs/pos-integration.md); `nonce` None: the
+    previous release's form. For the project's own registers: benchmarks and tests."""
+    canonical = canonical_request(method, path_with_query, timestamp, body, nonce)
+    headers = {
+        KEY_ID_HEADER.title(): key_id,
+        TIMESTAMP_HEADER.title(): timestamp,
+        SIGNATURE_HEADER.title(): sign(secret, canonical),
+    }
+    if nonce is not None:
+        headers[NONCE_HEADER.title()] = nonce
+    return headers
+
+
 def signature_matches(secret: str, canonical: bytes, presented: str) -> bool:
     return hmac.compare_digest(sign(secret, canonical), presented.strip().lower())
 

@@ -17,7 +17,7 @@ from accounts.staff import create_staff
 from domain.clock import Clock
 from infra.db import Database
 from infra.settings import Settings
-from stores.pos_signature import canonical_request, sign
+from stores.pos_signature import signature_headers
 
 PASSWORD = "correct horse battery"
 
@@ -117,16 +117,10 @@ def signed_headers(
     or, `legacy`, in the previous release's form without one."""
     stamp = str(int(time.time()) if timestamp is None else timestamp)
     signed_nonce = None if legacy else nonce or secrets.token_hex(16)
-    signature = sign(secret or terminal.secret, canonical_request(method, path, stamp, body, signed_nonce))
-    headers = {
-        "Tsunagari-Key-Id": terminal.key_id,
-        "Tsunagari-Timestamp": stamp,
-        "Tsunagari-Signature": signature,
-        "Content-Type": "application/json",
-    }
-    if signed_nonce is not None:
-        headers["Tsunagari-Nonce"] = signed_nonce
-    return headers
+    signed = signature_headers(
+        terminal.key_id, secret or terminal.secret, method, path, body, stamp, signed_nonce
+    )
+    return {**signed, "Content-Type": "application/json"}
 
 
 async def pos_post(
